@@ -1,0 +1,316 @@
+"""Leads, companies, activity and the lifecycle's history.
+
+State predicates live here; every write goes through `leads.services`.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.db.models.functions import Lower
+
+
+class Stage(models.TextChoices):
+    MCL = "MCL", "Marketing captured lead"
+    MQL = "MQL", "Marketing qualified lead"
+    SQL = "SQL", "Sales qualified lead"
+    SAL = "SAL", "Sales accepted lead"
+    CO = "CO", "Created opportunity"
+    WO = "WO", "Won opportunity"
+    DISQUALIFIED = "DISQUALIFIED", "Disqualified"
+    LOST = "LOST", "Lost"
+    RECYCLED = "RECYCLED", "Recycled"
+
+
+OPEN_STAGES = frozenset({Stage.MCL, Stage.MQL, Stage.SQL, Stage.SAL, Stage.CO, Stage.RECYCLED})
+CLOSED_STAGES = frozenset({Stage.WO, Stage.LOST, Stage.DISQUALIFIED})
+FUNNEL_STAGES = (Stage.MCL, Stage.MQL, Stage.SQL, Stage.SAL, Stage.CO, Stage.WO)
+
+
+class Grade(models.TextChoices):
+    A = "A"
+    B = "B"
+    C = "C"
+    D = "D"
+
+
+class ConsentStatus(models.TextChoices):
+    NONE = "none", "No consent"
+    PENDING = "pending", "Awaiting double opt-in confirmation"
+    OPT_IN = "opt_in", "Opted in"
+    OPT_OUT = "opt_out", "Opted out"
+
+
+class ActorType(models.TextChoices):
+    USER = "user", "User (web)"
+    API = "api", "API client"
+    AUTOMATION = "automation", "Automation"
+    IMPORT = "import", "Import"
+
+
+class Company(models.Model):
+    name = models.CharField(max_length=200, blank=True)
+    domain = models.CharField(max_length=253, null=True, blank=True, unique=True)
+    industry = models.CharField(max_length=100, blank=True)
+    size = models.PositiveIntegerField(null=True, blank=True, help_text="Employees")
+    country = models.CharField(max_length=2, blank=True)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="companies"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name_plural = "companies"
+        ordering = ["name"]
+        indexes = [models.Index(Lower("name"), name="company_name_lower")]
+
+    def __str__(self) -> str:
+        return self.name or self.domain or f"Company {self.pk}"
+
+
+class Lead(models.Model):
+    # E-mails are stored lower-cased: one unique index makes dedupe race-free.
+    email = models.EmailField(max_length=254, unique=True)
+    first_name = models.CharField(max_length=100, blank=True)
+    last_name = models.CharField(max_length=100, blank=True)
+    phone = models.CharField(max_length=40, blank=True)
+    job_title = models.CharField(max_length=150, blank=True)
+    company = models.ForeignKey(Company, null=True, blank=True, on_delete=models.SET_NULL, related_name="leads")
+    company_name = models.CharField(max_length=200, blank=True)
+    company_domain = models.CharField(max_length=253, blank=True)
+    industry = models.CharField(max_length=100, blank=True)
+    company_size = models.PositiveIntegerField(null=True, blank=True)
+    country = models.CharField(max_length=2, blank=True)
+    city = models.CharField(max_length=100, blank=True)
+    source = models.CharField(max_length=100, blank=True, db_index=True)
+    utm_source = models.CharField(max_length=200, blank=True)
+    utm_medium = models.CharField(max_length=200, blank=True)
+    utm_campaign = models.CharField(max_length=200, blank=True)
+    utm_term = models.CharField(max_length=200, blank=True)
+    utm_content = models.CharField(max_length=200, blank=True)
+    properties = models.JSONField(default=dict, blank=True)
+
+    stage = models.CharField(max_length=16, choices=Stage.choices, default=Stage.MCL)
+    stage_changed_at = models.DateTimeField(null=True, blank=True)
+    closed_at = models.DateTimeField(null=True, blank=True)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="leads"
+    )
+    team = models.ForeignKey(
+        "accounts.Team", null=True, blank=True, on_delete=models.SET_NULL, related_name="leads",
+        help_text="The team whose pool holds the lead while it has no owner.",
+    )
+
+    score = models.PositiveSmallIntegerField(default=0)
+    fit_score = models.PositiveSmallIntegerField(default=0)
+    engagement_score = models.PositiveSmallIntegerField(default=0)
+    grade = models.CharField(max_length=1, choices=Grade.choices, blank=True)
+    conversion_probability = models.FloatField(null=True, blank=True)
+
+    consent_status = models.CharField(max_length=10, choices=ConsentStatus.choices, default=ConsentStatus.NONE)
+    consent_at = models.DateTimeField(null=True, blank=True)
+    consent_source = models.CharField(max_length=200, blank=True)
+
+    last_activity_at = models.DateTimeField(null=True, blank=True)
+    activity_count = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["stage", "-created_at"]),
+            models.Index(fields=["owner", "stage"]),
+            models.Index(fields=["team", "owner"]),
+            models.Index(fields=["-score", "-id"]),
+            models.Index(fields=["country"]),
+        ]
+
+    def __str__(self) -> str:
+        return self.email
+
+    @property
+    def full_name(self) -> str:
+        return f"{self.first_name} {self.last_name}".strip()
+
+    @property
+    def is_open(self) -> bool:
+        return self.stage in OPEN_STAGES
+
+    @property
+    def may_receive_marketing(self) -> bool:
+        return self.consent_status == ConsentStatus.OPT_IN
+
+
+class Visitor(models.Model):
+    """An anonymous browser, known by a cookie id, until it says who it is."""
+
+    key = models.CharField(max_length=100, unique=True)
+    lead = models.ForeignKey(Lead, null=True, blank=True, on_delete=models.SET_NULL, related_name="visitors")
+    first_seen_at = models.DateTimeField(auto_now_add=True)
+    identified_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return self.key
+
+
+class TouchpointType(models.TextChoices):
+    PAGE_VIEW = "page_view"
+    FORM_SUBMIT = "form_submit"
+    DOWNLOAD = "download"
+    EMAIL_OPEN = "email_open"
+    EMAIL_CLICK = "email_click"
+    DEMO_REQUEST = "demo_request"
+    PRICING_VIEW = "pricing_view"
+    WEBINAR = "webinar"
+    CHAT = "chat"
+    CALL = "call"
+    CUSTOM = "custom"
+    # Logged by sellers, or by the system when a known lead is captured again.
+    MEETING = "meeting"
+    EMAIL_SENT = "email_sent"
+    NOTE = "note"
+    CAPTURE = "capture"
+
+
+# What the public events API accepts (SPEC.md); the rest are written by the app itself.
+EVENT_TYPES = (
+    "page_view", "form_submit", "download", "email_open", "email_click", "demo_request",
+    "pricing_view", "webinar", "chat", "call", "custom",
+)
+# Activities that count as the owner's first touch for SLAs.
+SALES_TOUCH_TYPES = frozenset({TouchpointType.CALL, TouchpointType.MEETING, TouchpointType.EMAIL_SENT})
+
+
+class Touchpoint(models.Model):
+    lead = models.ForeignKey(Lead, null=True, blank=True, on_delete=models.CASCADE, related_name="touchpoints")
+    visitor = models.ForeignKey(
+        Visitor, null=True, blank=True, on_delete=models.SET_NULL, related_name="touchpoints"
+    )
+    type = models.CharField(max_length=20, choices=TouchpointType.choices)
+    url = models.URLField(max_length=2000, blank=True)
+    utm_source = models.CharField(max_length=200, blank=True)
+    utm_medium = models.CharField(max_length=200, blank=True)
+    utm_campaign = models.CharField(max_length=200, blank=True)
+    utm_term = models.CharField(max_length=200, blank=True)
+    utm_content = models.CharField(max_length=200, blank=True)
+    properties = models.JSONField(default=dict, blank=True)
+    occurred_at = models.DateTimeField()
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-occurred_at", "-id"]
+        indexes = [
+            models.Index(fields=["lead", "-occurred_at"]),
+            models.Index(fields=["visitor", "lead"]),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(lead__isnull=False) | models.Q(visitor__isnull=False),
+                name="touchpoint_has_lead_or_visitor",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.type} @ {self.occurred_at:%Y-%m-%d %H:%M}"
+
+
+class StageChange(models.Model):
+    """The lifecycle's audit trail: time in each stage is derived from it."""
+
+    lead = models.ForeignKey(Lead, on_delete=models.CASCADE, related_name="stage_changes")
+    from_stage = models.CharField(max_length=16, choices=Stage.choices, blank=True)
+    to_stage = models.CharField(max_length=16, choices=Stage.choices)
+    actor_type = models.CharField(max_length=12, choices=ActorType.choices)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    reason = models.TextField(blank=True)
+    created_at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["lead", "-created_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.from_stage or '∅'} → {self.to_stage}"
+
+
+class Assignment(models.Model):
+    """Every change of owner: who had it, who has it, who decided and why."""
+
+    lead = models.ForeignKey(Lead, on_delete=models.CASCADE, related_name="assignments")
+    from_owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    to_owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    team = models.ForeignKey("accounts.Team", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    actor_type = models.CharField(max_length=12, choices=ActorType.choices)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    reason = models.TextField(blank=True)
+    details = models.JSONField(default=dict, blank=True, help_text="Why: rule, conditions, loads.")
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+
+class Bant(models.Model):
+    lead = models.OneToOneField(Lead, on_delete=models.CASCADE, related_name="bant")
+    budget = models.TextField(blank=True)
+    authority = models.TextField(blank=True)
+    need = models.TextField(blank=True)
+    timeline = models.TextField(blank=True)
+    notes = models.TextField(blank=True)
+    updated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = "BANT qualification"
+
+    @property
+    def is_complete(self) -> bool:
+        return all(v.strip() for v in (self.budget, self.authority, self.need, self.timeline))
+
+    @property
+    def missing(self) -> list[str]:
+        return [f for f in ("budget", "authority", "need", "timeline") if not getattr(self, f).strip()]
+
+
+class OpportunityStatus(models.TextChoices):
+    OPEN = "open"
+    WON = "won"
+    LOST = "lost"
+
+
+class Opportunity(models.Model):
+    lead = models.OneToOneField(Lead, on_delete=models.CASCADE, related_name="opportunity")
+    amount = models.DecimalField(max_digits=14, decimal_places=2)
+    currency = models.CharField(max_length=3)
+    expected_close = models.DateField()
+    status = models.CharField(max_length=5, choices=OpportunityStatus.choices, default=OpportunityStatus.OPEN)
+    lost_reason = models.TextField(blank=True)
+    closed_at = models.DateTimeField(null=True, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name_plural = "opportunities"
+        constraints = [models.CheckConstraint(condition=models.Q(amount__gte=0), name="opportunity_amount_gte_0")]
+
+    @property
+    def is_complete(self) -> bool:
+        return self.amount is not None and bool(self.currency) and self.expected_close is not None

@@ -1,0 +1,109 @@
+"""Pure normalisation of incoming lead data: country names, phones, e-mail domains.
+
+Each function returns the clean value or raises ValueError with a message meant for the
+API's field errors.
+"""
+
+from __future__ import annotations
+
+import gettext
+import unicodedata
+from functools import lru_cache
+
+import phonenumbers
+import pycountry
+
+FREE_MAIL_DOMAINS = frozenset(
+    """gmail.com googlemail.com yahoo.com yahoo.fr yahoo.co.uk hotmail.com hotmail.fr
+    outlook.com outlook.fr live.com live.fr msn.com aol.com icloud.com me.com mac.com
+    gmx.com gmx.de gmx.fr web.de orange.fr wanadoo.fr free.fr laposte.net sfr.fr
+    neuf.fr bbox.fr proton.me protonmail.com yandex.com yandex.ru mail.ru zoho.com
+    tutanota.com fastmail.com""".split()
+)
+
+
+def _fold(text: str) -> str:
+    """Lower-case, strip accents and punctuation so 'Côte d’Ivoire' matches 'cote d'ivoire'."""
+    text = "".join(c if c.isalnum() else " " for c in text.lower())
+    text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
+    return " ".join(text.split())
+
+
+@lru_cache(maxsize=1)
+def _country_index() -> dict[str, str]:
+    fr = gettext.translation("iso3166-1", pycountry.LOCALES_DIR, languages=["fr"])
+    index: dict[str, str] = {}
+    for c in pycountry.countries:
+        names = {c.name, getattr(c, "common_name", ""), getattr(c, "official_name", "")}
+        names |= {fr.gettext(n) for n in list(names) if n}
+        for name in names:
+            if name:
+                index[_fold(name)] = c.alpha_2
+        index[c.alpha_2.lower()] = c.alpha_2
+        index[c.alpha_3.lower()] = c.alpha_2
+    # Everyday names the standard spells otherwise.
+    extra = {
+        "usa": "US", "united states of america": "US", "etats unis": "US", "uk": "GB",
+        "great britain": "GB", "england": "GB", "royaume uni": "GB", "grande bretagne": "GB",
+        "russia": "RU", "russie": "RU", "south korea": "KR", "coree du sud": "KR",
+        "holland": "NL", "pays bas": "NL", "czech republic": "CZ", "republique tcheque": "CZ",
+        "vietnam": "VN", "iran": "IR", "syria": "SY", "ivory coast": "CI", "cote d ivoire": "CI",
+    }
+    index.update(extra)
+    return index
+
+
+def normalize_country(value: str) -> str:
+    """'France', 'france', 'FR', 'FRA', 'Allemagne' → ISO alpha-2; blank stays blank."""
+    if value is None or not str(value).strip():
+        return ""
+    code = _country_index().get(_fold(str(value)))
+    if not code:
+        raise ValueError(f"Unknown country: {value!r}. Use an ISO 3166-1 code or an English or French name.")
+    return code
+
+
+def normalize_phone(value: str, country: str = "") -> str:
+    """E.164 when the number parses as valid, else the text as given (SPEC.md)."""
+    value = (value or "").strip()
+    if not value:
+        return ""
+    try:
+        parsed = phonenumbers.parse(value, country or None)
+    except phonenumbers.NumberParseException:
+        return value
+    if phonenumbers.is_valid_number(parsed):
+        return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+    return value
+
+
+def normalize_domain(value: str) -> str:
+    value = (value or "").strip().lower()
+    for prefix in ("https://", "http://"):
+        if value.startswith(prefix):
+            value = value[len(prefix) :]
+    value = value.split("/")[0]
+    if value.startswith("www."):
+        value = value[4:]
+    return value
+
+
+def company_domain_from_email(email: str) -> str:
+    domain = email.rsplit("@", 1)[-1].lower() if "@" in email else ""
+    return "" if domain in FREE_MAIL_DOMAINS else domain
+
+
+def normalize_properties(value: object) -> dict:
+    """Custom fields are a flat JSON object of strings, numbers and booleans."""
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise ValueError("Must be a JSON object of custom fields.")
+    for key, item in value.items():
+        if not isinstance(key, str) or not key.strip() or len(key) > 100:
+            raise ValueError(f"Invalid property name: {key!r}.")
+        if item is not None and not isinstance(item, (str, int, float, bool)):
+            raise ValueError(f"Property {key!r} must be a string, number, boolean or null.")
+        if isinstance(item, str) and len(item) > 2000:
+            raise ValueError(f"Property {key!r} is longer than 2000 characters.")
+    return value

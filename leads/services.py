@@ -1,0 +1,625 @@
+"""Every write on leads: capture, update, import, events, lifecycle moves, BANT, owners.
+
+One keyword-only function per business action. Each runs in a transaction, checks its own
+guards, writes its audit row and emits its domain event (dispatched after commit).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from dataclasses import dataclass
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import Count, Max, OuterRef, Subquery
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+
+from accounts.models import Role, User
+from leadcrm import events
+from leads import lifecycle
+from leads.models import (
+    CLOSED_STAGES,
+    ActorType,
+    Assignment,
+    Bant,
+    Company,
+    Lead,
+    Opportunity,
+    OpportunityStatus,
+    Stage,
+    StageChange,
+    Touchpoint,
+    TouchpointType,
+    Visitor,
+)
+from leads.normalize import company_domain_from_email
+
+# Fields a capture or an update may write; the lifecycle and scores are not among them.
+WRITABLE_FIELDS = (
+    "first_name", "last_name", "phone", "job_title", "company_name", "company_domain",
+    "industry", "company_size", "country", "city", "source",
+    "utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content",
+)
+UTM_FIELDS = ("utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content")
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who does a write: a person on the web, an API client, automation or an import."""
+
+    user: User | None = None
+    kind: str = ActorType.AUTOMATION
+
+    @classmethod
+    def automation(cls) -> Actor:
+        return cls(None, ActorType.AUTOMATION)
+
+
+class TransitionRefused(Exception):
+    """A lifecycle move that a guard refused: the API answers 409 naming the guard."""
+
+    def __init__(self, failure: lifecycle.GuardFailure, lead: Lead, to: str):
+        super().__init__(failure.message)
+        self.failure = failure
+        self.lead = lead
+        self.to = to
+
+
+class ServiceError(Exception):
+    """Bad input found by a service (not by a serializer): answers 400 with field errors."""
+
+    def __init__(self, errors: dict[str, list[str]]):
+        super().__init__(str(errors))
+        self.errors = errors
+
+
+# --- capture and update -------------------------------------------------------------------
+
+
+def _company_for(name: str, domain: str, data: dict) -> Company | None:
+    if not domain and not name:
+        return None
+    if domain:
+        company, created = Company.objects.get_or_create(
+            domain=domain,
+            defaults={
+                "name": name or domain,
+                "industry": data.get("industry") or "",
+                "size": data.get("company_size"),
+                "country": data.get("country") or "",
+            },
+        )
+        if not created and name and company.name in ("", company.domain):
+            company.name = name
+            company.save(update_fields=["name", "updated_at"])
+        return company
+    company = Company.objects.filter(domain__isnull=True, name__iexact=name).first()
+    return company or Company.objects.create(name=name, industry=data.get("industry") or "")
+
+
+def _apply_fields(lead: Lead, data: dict, *, overwrite_blank: bool) -> list[str]:
+    """Copy given fields onto the lead; a re-capture never wipes known values with blanks."""
+    changed = []
+    for name in WRITABLE_FIELDS:
+        if name not in data:
+            continue
+        value = data[name]
+        if not overwrite_blank and value in ("", None):
+            continue
+        if getattr(lead, name) != value:
+            setattr(lead, name, value)
+            changed.append(name)
+    if "properties" in data and data["properties"]:
+        merged = {**lead.properties, **data["properties"]}
+        if merged != lead.properties:
+            lead.properties = merged
+            changed.append("properties")
+    if "company_domain" not in data and not lead.company_domain:
+        domain = company_domain_from_email(lead.email)
+        if domain:
+            lead.company_domain = domain
+            changed.append("company_domain")
+    return changed
+
+
+def _capture_touchpoint(lead: Lead, data: dict, now: dt.datetime, actor: Actor) -> Touchpoint:
+    return Touchpoint(
+        lead=lead,
+        type=TouchpointType.CAPTURE,
+        occurred_at=now,
+        author=actor.user,
+        properties={"source": data.get("source", "")} if data.get("source") else {},
+        **{f: data.get(f) or "" for f in UTM_FIELDS},
+    )
+
+
+def lead_capture(*, data: dict, actor: Actor) -> tuple[Lead, bool]:
+    """Create a lead, or, when its e-mail is known (case-insensitive), update that lead and
+    record the capture as a touchpoint. Returns (lead, created). Safe under concurrency: the
+    unique index on the lower-cased e-mail decides, the loser updates."""
+    email = data["email"].strip().lower()
+    for _attempt in range(3):
+        existing = Lead.objects.filter(email=email).first()
+        if existing is not None:
+            return _recapture(lead_id=existing.pk, data=data, actor=actor), False
+        try:
+            with transaction.atomic():
+                return _create(email=email, data=data, actor=actor), True
+        except IntegrityError:
+            continue  # somebody created it between our read and our insert: update theirs
+    raise ServiceError({"email": ["Could not capture this lead; please retry."]})
+
+
+def _create(*, email: str, data: dict, actor: Actor) -> Lead:
+    now = timezone.now()
+    lead = Lead(email=email, stage=Stage.MCL, stage_changed_at=now)
+    _apply_fields(lead, data, overwrite_blank=True)
+    lead.company = _company_for(lead.company_name, lead.company_domain, data)
+    lead.properties = dict(data.get("properties") or {})
+    lead.save()
+    StageChange.objects.create(
+        lead=lead, from_stage="", to_stage=Stage.MCL, actor_type=actor.kind, actor=actor.user,
+        reason="Captured" + (f" from {lead.source}" if lead.source else ""), created_at=now,
+    )
+    events.emit(events.LEAD_CREATED, lead_ids=[lead.pk])
+    return lead
+
+
+def _recapture(*, lead_id: int, data: dict, actor: Actor) -> Lead:
+    with transaction.atomic():
+        lead = Lead.objects.select_for_update().get(pk=lead_id)
+        changed = _apply_fields(lead, data, overwrite_blank=False)
+        if {"company_name", "company_domain"} & set(changed):
+            lead.company = _company_for(lead.company_name, lead.company_domain, data)
+            changed.append("company")
+        if changed:
+            lead.save(update_fields=[*changed, "updated_at"])
+        _capture_touchpoint(lead, data, timezone.now(), actor).save()
+        events.emit(events.LEAD_UPDATED, lead_ids=[lead.pk])
+        events.emit(events.LEAD_ACTIVITY_RECORDED, lead_ids=[lead.pk])
+    return lead
+
+
+def lead_update(*, lead_id: int, data: dict, actor: Actor) -> Lead:
+    """PATCH: set the given fields (blanks included); `properties` keys are merged, a key
+    set to null is removed."""
+    with transaction.atomic():
+        lead = Lead.objects.select_for_update().get(pk=lead_id)
+        props = data.get("properties")
+        data = {k: v for k, v in data.items() if k != "properties"}
+        changed = _apply_fields(lead, data, overwrite_blank=True)
+        if props is not None:
+            merged = {k: v for k, v in {**lead.properties, **props}.items() if v is not None}
+            if merged != lead.properties:
+                lead.properties = merged
+                changed.append("properties")
+        if {"company_name", "company_domain"} & set(changed):
+            lead.company = _company_for(lead.company_name, lead.company_domain, data)
+            changed.append("company")
+        if changed:
+            lead.save(update_fields=[*changed, "updated_at"])
+            events.emit(events.LEAD_UPDATED, lead_ids=[lead.pk], fields=changed)
+    return lead
+
+
+# --- bulk import --------------------------------------------------------------------------
+
+
+@dataclass
+class BulkRowResult:
+    index: int
+    status: str  # created / updated / error
+    id: int | None = None
+    errors: dict | None = None
+
+
+def leads_bulk_upsert(*, rows: list[tuple[int, dict]], actor: Actor, history: bool = False) -> list[BulkRowResult]:
+    """Create or update many validated rows in a few set-based statements.
+
+    `rows` are (index in the request, clean data). With `history` (admins migrating from
+    another CRM), a row's `stage`, `owner` and `closed_at` are written as an import in the
+    history, not as guarded moves. A concurrent insert of the same e-mail makes the whole
+    batch retry once, now seeing that lead as existing.
+    """
+    for attempt in range(2):
+        try:
+            with transaction.atomic():
+                return _bulk_upsert(rows, actor, history)
+        except IntegrityError:
+            if attempt:
+                raise
+    raise AssertionError("unreachable")
+
+
+def _bulk_companies(rows: list[dict]) -> dict[str, Company]:
+    wanted: dict[str, dict] = {}
+    for data in rows:
+        domain = data.get("company_domain") or company_domain_from_email(data["email"])
+        if domain and domain not in wanted:
+            wanted[domain] = data
+    if not wanted:
+        return {}
+    found = {c.domain: c for c in Company.objects.filter(domain__in=list(wanted))}
+    missing = [
+        Company(
+            domain=d, name=data.get("company_name") or d, industry=data.get("industry") or "",
+            size=data.get("company_size"), country=data.get("country") or "",
+        )
+        for d, data in wanted.items()
+        if d not in found
+    ]
+    if missing:
+        Company.objects.bulk_create(missing, ignore_conflicts=True, batch_size=2000)
+        found.update({c.domain: c for c in Company.objects.filter(domain__in=[c.domain for c in missing])})
+    return found
+
+
+def _bulk_upsert(rows: list[tuple[int, dict]], actor: Actor, history: bool) -> list[BulkRowResult]:
+    now = timezone.now()
+    merged: dict[str, dict] = {}  # one write per e-mail, later rows win
+    order: list[tuple[int, str]] = []
+    for index, data in rows:
+        email = data["email"].strip().lower()
+        merged[email] = {**merged.get(email, {}), **{k: v for k, v in data.items() if v not in ("", None)}}
+        merged[email]["properties"] = {
+            **merged[email].get("properties", {}),
+            **(data.get("properties") or {}),
+        }
+        order.append((index, email))
+
+    existing = {lead.email: lead for lead in Lead.objects.filter(email__in=list(merged))}
+    companies = _bulk_companies([{**d, "email": e} for e, d in merged.items()])
+    owners = {}
+    if history:
+        owner_ids = {d["owner"] for d in merged.values() if d.get("owner")}
+        owners = User.objects.in_bulk(owner_ids)
+
+    to_create: list[Lead] = []
+    to_update: list[Lead] = []
+    update_fields: set[str] = set()
+    for email, data in merged.items():
+        lead = existing.get(email)
+        if lead is None:
+            lead = Lead(email=email, stage=Stage.MCL, stage_changed_at=now)
+            _apply_fields(lead, data, overwrite_blank=True)
+            lead.properties = dict(data.get("properties") or {})
+            to_create.append(lead)
+        else:
+            changed = _apply_fields(lead, data, overwrite_blank=False)
+            if changed:
+                update_fields.update(changed)
+            to_update.append(lead)
+        if lead.company_domain in companies:
+            if lead.company_id != companies[lead.company_domain].pk:
+                lead.company = companies[lead.company_domain]
+                update_fields.add("company")
+    Lead.objects.bulk_create(to_create, batch_size=2000)
+    if to_update and update_fields:
+        for lead in to_update:
+            lead.updated_at = now
+        Lead.objects.bulk_update(to_update, [*sorted(update_fields), "updated_at"], batch_size=2000)
+
+    stage_changes = [
+        StageChange(
+            lead=lead, from_stage="", to_stage=Stage.MCL, actor_type=actor.kind, actor=actor.user,
+            reason="Imported" + (f" from {lead.source}" if lead.source else ""), created_at=now,
+        )
+        for lead in to_create
+    ]
+    touchpoints = [_capture_touchpoint(lead, merged[lead.email], now, actor) for lead in to_update]
+    if history:
+        stage_changes += _bulk_history(merged, {**existing, **{x.email: x for x in to_create}}, owners, actor, now)
+    StageChange.objects.bulk_create(stage_changes, batch_size=5000)
+    Touchpoint.objects.bulk_create(touchpoints, batch_size=5000)
+
+    events.emit(events.LEAD_CREATED, lead_ids=[x.pk for x in to_create])
+    events.emit(events.LEAD_UPDATED, lead_ids=[x.pk for x in to_update])
+    events.emit(events.LEAD_ACTIVITY_RECORDED, lead_ids=[x.pk for x in to_update])
+
+    created_ids = {x.pk for x in to_create}
+    by_email = {x.email: x.pk for x in (*to_create, *to_update)}
+    results, seen = [], set()
+    for index, email in order:
+        pk = by_email[email]
+        status = "created" if pk in created_ids and pk not in seen else "updated"
+        seen.add(pk)
+        results.append(BulkRowResult(index=index, status=status, id=pk))
+    return results
+
+
+def _bulk_history(
+    merged: dict[str, dict], leads: dict[str, Lead], owners: dict[int, User], actor: Actor, now: dt.datetime
+) -> list[StageChange]:
+    """Admin history import: current stage, owner and closing date as given, audited."""
+    changes, assignments, touched = [], [], []
+    for email, data in merged.items():
+        lead = leads[email]
+        stage, owner_id = data.get("stage"), data.get("owner")
+        dirty = False
+        if stage and stage != lead.stage:
+            when = data.get("closed_at") or now
+            changes.append(
+                StageChange(
+                    lead=lead, from_stage=lead.stage, to_stage=stage, actor_type=ActorType.IMPORT,
+                    actor=actor.user, reason="History import", created_at=when,
+                )
+            )
+            lead.stage, lead.stage_changed_at, dirty = stage, when, True
+            if stage in CLOSED_STAGES:
+                lead.closed_at = data.get("closed_at") or now
+        if owner_id and owner_id != lead.owner_id:
+            owner = owners[owner_id]
+            assignments.append(
+                Assignment(
+                    lead=lead, from_owner_id=lead.owner_id, to_owner=owner, team_id=owner.team_id,
+                    actor_type=ActorType.IMPORT, actor=actor.user, reason="History import",
+                )
+            )
+            lead.owner, lead.team_id, dirty = owner, owner.team_id, True
+        if dirty:
+            touched.append(lead)
+    if touched:
+        Lead.objects.bulk_update(touched, ["stage", "stage_changed_at", "closed_at", "owner", "team"], batch_size=2000)
+    Assignment.objects.bulk_create(assignments, batch_size=5000)
+    return changes
+
+
+# --- events and visitors ------------------------------------------------------------------
+
+
+def events_record(*, items: list[dict], actor: Actor) -> list[Touchpoint]:
+    """Record validated events. An event names its lead by `lead_id` or `email` (a new
+    e-mail captures a new lead) or is anonymous with a `visitor_id`; an event carrying both
+    a visitor and a lead identifies the visitor, whose past events then join the lead."""
+    with transaction.atomic():
+        leads_by_id = Lead.objects.in_bulk({i["lead_id"] for i in items if i.get("lead_id")})
+        emails = {i["email"].strip().lower() for i in items if i.get("email") and not i.get("lead_id")}
+        leads_by_email = {x.email: x for x in Lead.objects.filter(email__in=emails)}
+        for email in emails - leads_by_email.keys():
+            first = next(i for i in items if (i.get("email") or "").strip().lower() == email)
+            source = first.get("utm_source") or "events"
+            lead, _ = lead_capture(
+                data={"email": email, "source": source, **{f: first.get(f, "") for f in UTM_FIELDS}}, actor=actor
+            )
+            leads_by_email[email] = lead
+        keys = {i["visitor_id"] for i in items if i.get("visitor_id")}
+        visitors = {v.key: v for v in Visitor.objects.filter(key__in=keys)}
+        for key in keys - visitors.keys():
+            visitors[key], _ = Visitor.objects.get_or_create(key=key)
+
+        touchpoints, identified = [], {}
+        for item in items:
+            lead = leads_by_id.get(item.get("lead_id")) or leads_by_email.get((item.get("email") or "").strip().lower())
+            lead_id = lead.pk if lead is not None else None
+            visitor = visitors.get(item.get("visitor_id"))
+            if visitor is not None:
+                if lead is not None and visitor.lead_id != lead.pk:
+                    identified[visitor.key] = (visitor, lead)
+                elif lead is None:
+                    lead_id = visitor.lead_id  # already identified: its events go to its lead
+            touchpoints.append(
+                Touchpoint(
+                    lead_id=lead_id, visitor=visitor, type=item["type"], url=item.get("url") or "",
+                    occurred_at=item.get("occurred_at") or timezone.now(),
+                    properties=item.get("properties") or {}, author=None,
+                    **{f: item.get(f) or "" for f in UTM_FIELDS},
+                )
+            )
+        Touchpoint.objects.bulk_create(touchpoints, batch_size=5000)
+        for visitor, lead in identified.values():
+            visitor_identify(visitor=visitor, lead=lead)
+        lead_ids = sorted({t.lead_id for t in touchpoints if t.lead_id})
+        events.emit(events.LEAD_ACTIVITY_RECORDED, lead_ids=lead_ids)
+    return touchpoints
+
+
+def visitor_identify(*, visitor: Visitor, lead: Lead) -> int:
+    """Attach an anonymous visitor, and every event it had, to the lead it turned out to be.
+    Returns how many past events joined the lead."""
+    with transaction.atomic():
+        moved = Touchpoint.objects.filter(visitor=visitor, lead__isnull=True).update(lead=lead)
+        visitor.lead, visitor.identified_at = lead, timezone.now()
+        visitor.save(update_fields=["lead", "identified_at"])
+        events.emit(events.LEAD_ACTIVITY_RECORDED, lead_ids=[lead.pk])
+    return moved
+
+
+def lead_activity_refresh(*, lead_ids: Iterable[int]) -> int:
+    """Recompute last activity and activity count from the touchpoints: idempotent, one
+    statement for any number of leads."""
+    ids = list(lead_ids)
+    tps = Touchpoint.objects.filter(lead=OuterRef("pk")).order_by().values("lead")
+    return Lead.objects.filter(pk__in=ids).update(
+        last_activity_at=Subquery(tps.annotate(m=Max("occurred_at")).values("m")[:1]),
+        activity_count=Coalesce(Subquery(tps.annotate(c=Count("id")).values("c")[:1]), 0),
+    )
+
+
+def lead_log_activity(*, lead_id: int, type: str, actor: Actor, note: str = "", occurred_at=None) -> Touchpoint:
+    """A seller logs a call, meeting, e-mail or note on the lead's timeline."""
+    if type not in (TouchpointType.CALL, TouchpointType.MEETING, TouchpointType.EMAIL_SENT, TouchpointType.NOTE):
+        raise ServiceError({"type": [f"Cannot log an activity of type {type!r}."]})
+    with transaction.atomic():
+        touchpoint = Touchpoint.objects.create(
+            lead_id=lead_id, type=type, occurred_at=occurred_at or timezone.now(), author=actor.user,
+            properties={"note": note} if note else {},
+        )
+        events.emit(events.LEAD_ACTIVITY_RECORDED, lead_ids=[lead_id])
+    return touchpoint
+
+
+# --- lifecycle ----------------------------------------------------------------------------
+
+
+def _facts(lead: Lead, to: str, actor: Actor, reason: str, override: bool) -> lifecycle.MoveFacts:
+    bant = Bant.objects.filter(lead=lead).first()
+    opportunity = Opportunity.objects.filter(lead=lead).first()
+    needs_demo = (lead.stage, to) in lifecycle.SKIP_RULES
+    return lifecycle.MoveFacts(
+        from_stage=lead.stage,
+        to_stage=to,
+        score=lead.score,
+        mql_threshold=settings.LEADCRM_MQL_THRESHOLD,
+        override=override,
+        reason=reason or "",
+        bant_missing=tuple(bant.missing) if bant else ("budget", "authority", "need", "timeline"),
+        has_owner=lead.owner_id is not None,
+        actor_is_owner=actor.user is not None and actor.user.pk == lead.owner_id,
+        opportunity_complete=bool(opportunity and opportunity.status == OpportunityStatus.OPEN and opportunity.is_complete),
+        has_demo_request=needs_demo
+        and Touchpoint.objects.filter(lead=lead, type=TouchpointType.DEMO_REQUEST).exists(),
+    )
+
+
+def _move(*, lead_id: int, to: str, actor: Actor, reason: str = "", override: bool = False, before=None) -> Lead:
+    """Lock the lead, let the guards decide, apply, record. Two concurrent moves of one lead
+    serialise on the row lock; the second sees the new stage and is judged on it."""
+    with transaction.atomic():
+        lead = Lead.objects.select_for_update().get(pk=lead_id)
+        if before is not None:
+            before(lead)
+        failure = lifecycle.check_move(_facts(lead, to, actor, reason, override))
+        if failure is not None:
+            raise TransitionRefused(failure, lead, to)
+        src, now = lead.stage, timezone.now()
+        note = reason or ""
+        if to not in lifecycle.ALLOWED_MOVES.get(src, ()):
+            rule = lifecycle.SKIP_RULES[(src, to)]
+            note = f"[skip {src}→{to}: {rule}] {note}".strip()
+        elif to == Stage.MQL and override and lead.score < settings.LEADCRM_MQL_THRESHOLD:
+            note = f"[manual override, score {lead.score}] {note}".strip()
+        lead.stage, lead.stage_changed_at = to, now
+        fields = ["stage", "stage_changed_at", "updated_at"]
+        if to in CLOSED_STAGES:
+            lead.closed_at = now
+            fields.append("closed_at")
+            _close_opportunity(lead, to, reason, now)
+        lead.save(update_fields=fields)
+        StageChange.objects.create(
+            lead=lead, from_stage=src, to_stage=to, actor_type=actor.kind, actor=actor.user, reason=note, created_at=now
+        )
+        events.emit(events.LEAD_STAGE_CHANGED, lead_ids=[lead.pk], from_stage=src, to_stage=to)
+    return lead
+
+
+def _close_opportunity(lead: Lead, to: str, reason: str, now: dt.datetime) -> None:
+    status = OpportunityStatus.WON if to == Stage.WO else OpportunityStatus.LOST
+    Opportunity.objects.filter(lead=lead, status=OpportunityStatus.OPEN).update(
+        status=status, closed_at=now, lost_reason="" if status == OpportunityStatus.WON else reason, updated_at=now
+    )
+
+
+def lead_promote(*, lead_id: int, actor: Actor, reason: str = "", override: bool = False) -> Lead:
+    """MCL/RECYCLED → MQL: the score crossed the threshold, or a person overrides with a reason."""
+    return _move(lead_id=lead_id, to=Stage.MQL, actor=actor, reason=reason, override=override)
+
+
+def lead_qualify(*, lead_id: int, actor: Actor, reason: str = "") -> Lead:
+    """→ SQL once BANT is documented (from MQL, or straight from MCL on a demo request)."""
+    return _move(lead_id=lead_id, to=Stage.SQL, actor=actor, reason=reason)
+
+
+def lead_accept(*, lead_id: int, actor: Actor, reason: str = "") -> Lead:
+    """SQL → SAL: the owner accepts the lead as a real project."""
+    return _move(lead_id=lead_id, to=Stage.SAL, actor=actor, reason=reason)
+
+
+def lead_create_opportunity(
+    *, lead_id: int, actor: Actor, amount: Decimal, currency: str, expected_close: dt.date, reason: str = ""
+) -> Lead:
+    """SAL → CO: the offer is issued. The opportunity and the move stand or fall together."""
+
+    def write_offer(lead: Lead) -> None:
+        Opportunity.objects.update_or_create(
+            lead=lead,
+            defaults={
+                "amount": amount, "currency": currency.upper(), "expected_close": expected_close,
+                "status": OpportunityStatus.OPEN, "lost_reason": "", "closed_at": None,
+            },
+            create_defaults={
+                "amount": amount, "currency": currency.upper(), "expected_close": expected_close,
+                "created_by": actor.user,
+            },
+        )
+
+    return _move(lead_id=lead_id, to=Stage.CO, actor=actor, reason=reason, before=write_offer)
+
+
+def lead_win(*, lead_id: int, actor: Actor, reason: str = "") -> Lead:
+    return _move(lead_id=lead_id, to=Stage.WO, actor=actor, reason=reason)
+
+
+def lead_lose(*, lead_id: int, actor: Actor, reason: str) -> Lead:
+    return _move(lead_id=lead_id, to=Stage.LOST, actor=actor, reason=reason)
+
+
+def lead_disqualify(*, lead_id: int, actor: Actor, reason: str) -> Lead:
+    return _move(lead_id=lead_id, to=Stage.DISQUALIFIED, actor=actor, reason=reason)
+
+
+def lead_recycle(*, lead_id: int, actor: Actor, reason: str = "") -> Lead:
+    """SQL/SAL rejected by sales → back to nurturing."""
+    return _move(lead_id=lead_id, to=Stage.RECYCLED, actor=actor, reason=reason)
+
+
+def lead_transition(*, lead_id: int, to: str, actor: Actor, reason: str = "", override: bool = False) -> Lead:
+    """The generic move of the API's transition endpoint, dispatched to the named action."""
+    if to == Stage.MQL:
+        return lead_promote(lead_id=lead_id, actor=actor, reason=reason, override=override)
+    actions = {
+        Stage.SQL: lead_qualify,
+        Stage.SAL: lead_accept,
+        Stage.WO: lead_win,
+        Stage.LOST: lead_lose,
+        Stage.DISQUALIFIED: lead_disqualify,
+        Stage.RECYCLED: lead_recycle,
+    }
+    if to in actions:
+        return actions[to](lead_id=lead_id, actor=actor, reason=reason)
+    # CO via the generic endpoint needs the opportunity to exist already.
+    return _move(lead_id=lead_id, to=to, actor=actor, reason=reason)
+
+
+def lead_bant_set(*, lead_id: int, actor: Actor, **fields: str) -> Bant:
+    """Record the BANT qualification (budget, authority, need, timeline, notes)."""
+    allowed = {"budget", "authority", "need", "timeline", "notes"}
+    unknown = set(fields) - allowed
+    if unknown:
+        raise ServiceError({f: ["Unknown BANT field."] for f in unknown})
+    with transaction.atomic():
+        Lead.objects.select_for_update().get(pk=lead_id)
+        bant, _ = Bant.objects.update_or_create(lead_id=lead_id, defaults={**fields, "updated_by": actor.user})
+        events.emit(events.LEAD_UPDATED, lead_ids=[lead_id], fields=["bant"])
+    return bant
+
+
+# --- ownership ----------------------------------------------------------------------------
+
+SELLER_ROLES = (Role.SDR, Role.MANAGER, Role.ADMIN)
+
+
+def lead_assign(
+    *, lead_id: int, owner: User | None, actor: Actor, reason: str = "", details: dict | None = None,
+    team_id: int | None = None,
+) -> Lead:
+    """Give the lead to a seller (or, with no owner, to a team's pool). Audited and announced
+    as `lead.assigned`."""
+    if owner is not None and (not owner.is_active or owner.role not in SELLER_ROLES):
+        raise ServiceError({"owner": ["Leads can only be assigned to active sellers or managers."]})
+    with transaction.atomic():
+        lead = Lead.objects.select_for_update().get(pk=lead_id)
+        previous = lead.owner_id
+        team = owner.team_id if owner is not None else team_id if team_id is not None else lead.team_id
+        if previous == (owner.pk if owner else None) and team == lead.team_id:
+            return lead
+        lead.owner, lead.team_id = owner, team
+        lead.save(update_fields=["owner", "team", "updated_at"])
+        Assignment.objects.create(
+            lead=lead, from_owner_id=previous, to_owner=owner, team_id=team, actor_type=actor.kind,
+            actor=actor.user, reason=reason, details=details or {},
+        )
+        events.emit(events.LEAD_ASSIGNED, lead_ids=[lead.pk], owner_id=owner.pk if owner else None)
+    return lead

@@ -1,0 +1,12 @@
+"""Background work on leads: take ids, call one service, own the retries."""
+
+from celery import shared_task
+
+from leads import services
+
+RETRY = {"autoretry_for": (Exception,), "retry_backoff": True, "retry_backoff_max": 300, "max_retries": 8}
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True, **RETRY)
+def lead_activity_refresh(lead_ids: list[int], **_: object) -> int:
+    return services.lead_activity_refresh(lead_ids=lead_ids)
