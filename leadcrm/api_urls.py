@@ -1,1 +1,22 @@
-urlpatterns: list = []
+"""Every path of the public REST API (SPEC.md), in one place."""
+
+from django.urls import path
+
+from accounts import api as accounts_api
+from leads import api as leads_api
+
+urlpatterns = [
+    path("leads/", leads_api.LeadListCreate.as_view(), name="lead-list"),
+    path("leads/bulk/", leads_api.LeadBulk.as_view(), name="lead-bulk"),
+    path("leads/<int:pk>/", leads_api.LeadDetail.as_view(), name="lead-detail"),
+    path("leads/<int:pk>/transition/", leads_api.LeadTransition.as_view(), name="lead-transition"),
+    path("leads/<int:pk>/history/", leads_api.LeadHistory.as_view(), name="lead-history"),
+    path("leads/<int:pk>/bant/", leads_api.LeadBant.as_view(), name="lead-bant"),
+    path("leads/<int:pk>/opportunity/", leads_api.LeadOpportunity.as_view(), name="lead-opportunity"),
+    path("events/", leads_api.EventsCreate.as_view(), name="events"),
+    path("metrics/funnel/", leads_api.FunnelMetrics.as_view(), name="metrics-funnel"),
+    path("users/", accounts_api.UserListCreate.as_view(), name="user-list"),
+    path("users/<int:pk>/", accounts_api.UserDetail.as_view(), name="user-detail"),
+    path("teams/", accounts_api.TeamListCreate.as_view(), name="team-list"),
+    path("teams/<int:pk>/", accounts_api.TeamDetail.as_view(), name="team-detail"),
+]

@@ -19,7 +19,7 @@ from django.utils import timezone
 
 from accounts.models import Role, User
 from leadcrm import events
-from leads import lifecycle
+from leads import lifecycle, selectors
 from leads.models import (
     CLOSED_STAGES,
     ActorType,
@@ -39,9 +39,22 @@ from leads.normalize import company_domain_from_email
 
 # Fields a capture or an update may write; the lifecycle and scores are not among them.
 WRITABLE_FIELDS = (
-    "first_name", "last_name", "phone", "job_title", "company_name", "company_domain",
-    "industry", "company_size", "country", "city", "source",
-    "utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content",
+    "first_name",
+    "last_name",
+    "phone",
+    "job_title",
+    "company_name",
+    "company_domain",
+    "industry",
+    "company_size",
+    "country",
+    "city",
+    "source",
+    "utm_source",
+    "utm_medium",
+    "utm_campaign",
+    "utm_term",
+    "utm_content",
 )
 UTM_FIELDS = ("utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content")
 
@@ -161,8 +174,13 @@ def _create(*, email: str, data: dict, actor: Actor) -> Lead:
     lead.properties = dict(data.get("properties") or {})
     lead.save()
     StageChange.objects.create(
-        lead=lead, from_stage="", to_stage=Stage.MCL, actor_type=actor.kind, actor=actor.user,
-        reason="Captured" + (f" from {lead.source}" if lead.source else ""), created_at=now,
+        lead=lead,
+        from_stage="",
+        to_stage=Stage.MCL,
+        actor_type=actor.kind,
+        actor=actor.user,
+        reason="Captured" + (f" from {lead.source}" if lead.source else ""),
+        created_at=now,
     )
     events.emit(events.LEAD_CREATED, lead_ids=[lead.pk])
     return lead
@@ -245,8 +263,11 @@ def _bulk_companies(rows: list[dict]) -> dict[str, Company]:
     found = {c.domain: c for c in Company.objects.filter(domain__in=list(wanted))}
     missing = [
         Company(
-            domain=d, name=data.get("company_name") or d, industry=data.get("industry") or "",
-            size=data.get("company_size"), country=data.get("country") or "",
+            domain=d,
+            name=data.get("company_name") or d,
+            industry=data.get("industry") or "",
+            size=data.get("company_size"),
+            country=data.get("country") or "",
         )
         for d, data in wanted.items()
         if d not in found
@@ -304,8 +325,13 @@ def _bulk_upsert(rows: list[tuple[int, dict]], actor: Actor, history: bool) -> l
 
     stage_changes = [
         StageChange(
-            lead=lead, from_stage="", to_stage=Stage.MCL, actor_type=actor.kind, actor=actor.user,
-            reason="Imported" + (f" from {lead.source}" if lead.source else ""), created_at=now,
+            lead=lead,
+            from_stage="",
+            to_stage=Stage.MCL,
+            actor_type=actor.kind,
+            actor=actor.user,
+            reason="Imported" + (f" from {lead.source}" if lead.source else ""),
+            created_at=now,
         )
         for lead in to_create
     ]
@@ -343,8 +369,13 @@ def _bulk_history(
             when = data.get("closed_at") or now
             changes.append(
                 StageChange(
-                    lead=lead, from_stage=lead.stage, to_stage=stage, actor_type=ActorType.IMPORT,
-                    actor=actor.user, reason="History import", created_at=when,
+                    lead=lead,
+                    from_stage=lead.stage,
+                    to_stage=stage,
+                    actor_type=ActorType.IMPORT,
+                    actor=actor.user,
+                    reason="History import",
+                    created_at=when,
                 )
             )
             lead.stage, lead.stage_changed_at, dirty = stage, when, True
@@ -354,8 +385,13 @@ def _bulk_history(
             owner = owners[owner_id]
             assignments.append(
                 Assignment(
-                    lead=lead, from_owner_id=lead.owner_id, to_owner=owner, team_id=owner.team_id,
-                    actor_type=ActorType.IMPORT, actor=actor.user, reason="History import",
+                    lead=lead,
+                    from_owner_id=lead.owner_id,
+                    to_owner=owner,
+                    team_id=owner.team_id,
+                    actor_type=ActorType.IMPORT,
+                    actor=actor.user,
+                    reason="History import",
                 )
             )
             lead.owner, lead.team_id, dirty = owner, owner.team_id, True
@@ -402,9 +438,13 @@ def events_record(*, items: list[dict], actor: Actor) -> list[Touchpoint]:
                     lead_id = visitor.lead_id  # already identified: its events go to its lead
             touchpoints.append(
                 Touchpoint(
-                    lead_id=lead_id, visitor=visitor, type=item["type"], url=item.get("url") or "",
+                    lead_id=lead_id,
+                    visitor=visitor,
+                    type=item["type"],
+                    url=item.get("url") or "",
                     occurred_at=item.get("occurred_at") or timezone.now(),
-                    properties=item.get("properties") or {}, author=None,
+                    properties=item.get("properties") or {},
+                    author=None,
                     **{f: item.get(f) or "" for f in UTM_FIELDS},
                 )
             )
@@ -444,7 +484,10 @@ def lead_log_activity(*, lead_id: int, type: str, actor: Actor, note: str = "", 
         raise ServiceError({"type": [f"Cannot log an activity of type {type!r}."]})
     with transaction.atomic():
         touchpoint = Touchpoint.objects.create(
-            lead_id=lead_id, type=type, occurred_at=occurred_at or timezone.now(), author=actor.user,
+            lead_id=lead_id,
+            type=type,
+            occurred_at=occurred_at or timezone.now(),
+            author=actor.user,
             properties={"note": note} if note else {},
         )
         events.emit(events.LEAD_ACTIVITY_RECORDED, lead_ids=[lead_id])
@@ -454,26 +497,6 @@ def lead_log_activity(*, lead_id: int, type: str, actor: Actor, note: str = "", 
 # --- lifecycle ----------------------------------------------------------------------------
 
 
-def _facts(lead: Lead, to: str, actor: Actor, reason: str, override: bool) -> lifecycle.MoveFacts:
-    bant = Bant.objects.filter(lead=lead).first()
-    opportunity = Opportunity.objects.filter(lead=lead).first()
-    needs_demo = (lead.stage, to) in lifecycle.SKIP_RULES
-    return lifecycle.MoveFacts(
-        from_stage=lead.stage,
-        to_stage=to,
-        score=lead.score,
-        mql_threshold=settings.LEADCRM_MQL_THRESHOLD,
-        override=override,
-        reason=reason or "",
-        bant_missing=tuple(bant.missing) if bant else ("budget", "authority", "need", "timeline"),
-        has_owner=lead.owner_id is not None,
-        actor_is_owner=actor.user is not None and actor.user.pk == lead.owner_id,
-        opportunity_complete=bool(opportunity and opportunity.status == OpportunityStatus.OPEN and opportunity.is_complete),
-        has_demo_request=needs_demo
-        and Touchpoint.objects.filter(lead=lead, type=TouchpointType.DEMO_REQUEST).exists(),
-    )
-
-
 def _move(*, lead_id: int, to: str, actor: Actor, reason: str = "", override: bool = False, before=None) -> Lead:
     """Lock the lead, let the guards decide, apply, record. Two concurrent moves of one lead
     serialise on the row lock; the second sees the new stage and is judged on it."""
@@ -481,7 +504,9 @@ def _move(*, lead_id: int, to: str, actor: Actor, reason: str = "", override: bo
         lead = Lead.objects.select_for_update().get(pk=lead_id)
         if before is not None:
             before(lead)
-        failure = lifecycle.check_move(_facts(lead, to, actor, reason, override))
+        failure = lifecycle.check_move(
+            selectors.lead_move_facts(lead=lead, to=to, user=actor.user, reason=reason, override=override)
+        )
         if failure is not None:
             raise TransitionRefused(failure, lead, to)
         src, now = lead.stage, timezone.now()
@@ -536,11 +561,17 @@ def lead_create_opportunity(
         Opportunity.objects.update_or_create(
             lead=lead,
             defaults={
-                "amount": amount, "currency": currency.upper(), "expected_close": expected_close,
-                "status": OpportunityStatus.OPEN, "lost_reason": "", "closed_at": None,
+                "amount": amount,
+                "currency": currency.upper(),
+                "expected_close": expected_close,
+                "status": OpportunityStatus.OPEN,
+                "lost_reason": "",
+                "closed_at": None,
             },
             create_defaults={
-                "amount": amount, "currency": currency.upper(), "expected_close": expected_close,
+                "amount": amount,
+                "currency": currency.upper(),
+                "expected_close": expected_close,
                 "created_by": actor.user,
             },
         )
@@ -602,7 +633,12 @@ SELLER_ROLES = (Role.SDR, Role.MANAGER, Role.ADMIN)
 
 
 def lead_assign(
-    *, lead_id: int, owner: User | None, actor: Actor, reason: str = "", details: dict | None = None,
+    *,
+    lead_id: int,
+    owner: User | None,
+    actor: Actor,
+    reason: str = "",
+    details: dict | None = None,
     team_id: int | None = None,
 ) -> Lead:
     """Give the lead to a seller (or, with no owner, to a team's pool). Audited and announced
@@ -618,8 +654,14 @@ def lead_assign(
         lead.owner, lead.team_id = owner, team
         lead.save(update_fields=["owner", "team", "updated_at"])
         Assignment.objects.create(
-            lead=lead, from_owner_id=previous, to_owner=owner, team_id=team, actor_type=actor.kind,
-            actor=actor.user, reason=reason, details=details or {},
+            lead=lead,
+            from_owner_id=previous,
+            to_owner=owner,
+            team_id=team,
+            actor_type=actor.kind,
+            actor=actor.user,
+            reason=reason,
+            details=details or {},
         )
         events.emit(events.LEAD_ASSIGNED, lead_ids=[lead.pk], owner_id=owner.pk if owner else None)
     return lead

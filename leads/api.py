@@ -1,0 +1,342 @@
+"""Thin REST views for leads: input serializer → service/selector → output serializer."""
+
+from __future__ import annotations
+
+import django_filters
+from django.conf import settings
+from django.db.models import Q
+from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import filters, serializers, status
+from rest_framework.exceptions import PermissionDenied
+from rest_framework.generics import GenericAPIView
+from rest_framework.pagination import CursorPagination
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from accounts.models import Role, User
+from leads import selectors, services
+from leads.models import ActorType, Bant, Grade, Lead, Opportunity, Stage
+from leads.serializers import (
+    BantSerializer,
+    EventInputSerializer,
+    LeadBulkInputSerializer,
+    LeadHistoryRowSerializer,
+    LeadInputSerializer,
+    LeadOutputSerializer,
+    OpportunityInputSerializer,
+    OpportunityOutputSerializer,
+    TransitionInputSerializer,
+)
+from leads.services import Actor
+
+
+def actor_of(request) -> Actor:
+    """Token calls are API clients; session calls are people on the web app."""
+    kind = ActorType.API if request.auth is not None else ActorType.USER
+    return Actor(user=request.user, kind=kind)
+
+
+def visible_lead(request, pk: int) -> Lead:
+    """A lead the user may see, or 404: an SDR must not learn that another's lead exists."""
+    return get_object_or_404(selectors.leads_visible_to(request.user), pk=pk)
+
+
+def require_roles(request, *roles: str) -> None:
+    if not (request.user.is_admin_role or request.user.role in roles):
+        raise PermissionDenied("Your role does not allow this.")
+
+
+class LeadPagination(CursorPagination):
+    page_size = 50
+    page_size_query_param = "page_size"
+    max_page_size = 1000
+    ordering = ("-created_at", "-id")
+
+
+class LeadFilter(django_filters.FilterSet):
+    stage = django_filters.MultipleChoiceFilter(choices=Stage.choices)
+    owner = django_filters.CharFilter(method="filter_owner", help_text="A user id, `me` or `none`.")
+    source = django_filters.CharFilter()
+    score_min = django_filters.NumberFilter(field_name="score", lookup_expr="gte")
+    score_max = django_filters.NumberFilter(field_name="score", lookup_expr="lte")
+    grade = django_filters.MultipleChoiceFilter(choices=Grade.choices)
+    country = django_filters.CharFilter(method="filter_country")
+    created_after = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
+    created_before = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
+    q = django_filters.CharFilter(method="filter_q", help_text="Search name, e-mail and company.")
+
+    class Meta:
+        model = Lead
+        fields: list[str] = []
+
+    def filter_owner(self, qs, name, value):
+        if value == "me":
+            return qs.filter(owner=self.request.user)
+        if value == "none":
+            return qs.filter(owner__isnull=True)
+        if not value.isdigit():
+            raise serializers.ValidationError({"owner": ["A user id, `me` or `none`."]})
+        return qs.filter(owner_id=int(value))
+
+    def filter_country(self, qs, name, value):
+        from leads.normalize import normalize_country
+
+        try:
+            return qs.filter(country=normalize_country(value))
+        except ValueError as exc:
+            raise serializers.ValidationError({"country": [str(exc)]}) from exc
+
+    def filter_q(self, qs, name, value):
+        value = value.strip()
+        if not value:
+            return qs
+        return qs.filter(
+            Q(email__icontains=value)
+            | Q(first_name__icontains=value)
+            | Q(last_name__icontains=value)
+            | Q(company_name__icontains=value)
+        )
+
+    def filter_queryset(self, queryset):
+        """Custom fields filter as `properties.<key>=<value>` (numbers and booleans too)."""
+        queryset = super().filter_queryset(queryset)
+        for key, value in self.data.items():
+            if not key.startswith("properties.") or len(key) <= len("properties."):
+                continue
+            prop = key[len("properties.") :]
+            candidates = [value]
+            if value in ("true", "false"):
+                candidates.append(value == "true")
+            try:
+                candidates.append(float(value) if "." in value else int(value))
+            except ValueError:
+                pass
+            cond = Q()
+            for candidate in candidates:
+                cond |= Q(**{f"properties__{prop}": candidate})
+            queryset = queryset.filter(cond)
+        return queryset
+
+
+class LeadListCreate(GenericAPIView):
+    serializer_class = LeadOutputSerializer
+    pagination_class = LeadPagination
+    filterset_class = LeadFilter
+    filter_backends = [django_filters.rest_framework.DjangoFilterBackend, filters.OrderingFilter]
+    ordering_fields = ["created_at", "updated_at", "score", "last_activity_at", "stage_changed_at"]
+
+    def get_queryset(self):
+        return selectors.leads_visible_to(self.request.user)
+
+    @extend_schema(operation_id="leads_list", responses=LeadOutputSerializer(many=True))
+    def get(self, request):
+        page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
+        return self.get_paginated_response(LeadOutputSerializer(page, many=True).data)
+
+    @extend_schema(
+        request=LeadInputSerializer,
+        responses={201: LeadOutputSerializer, 200: OpenApiResponse(LeadOutputSerializer, "Existing lead updated")},
+    )
+    def post(self, request):
+        require_roles(request, Role.MARKETING, Role.MANAGER, Role.SDR)
+        data = LeadInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        lead, created = services.lead_capture(data=data.validated_data, actor=actor_of(request))
+        code = status.HTTP_201_CREATED if created else status.HTTP_200_OK
+        if not created and not selectors.leads_visible_to(request.user).filter(pk=lead.pk).exists():
+            return Response({"id": lead.pk, "email": lead.email}, status=code)
+        return Response(LeadOutputSerializer(lead).data, status=code)
+
+
+class LeadDetail(APIView):
+    @extend_schema(responses=LeadOutputSerializer)
+    def get(self, request, pk: int):
+        return Response(LeadOutputSerializer(visible_lead(request, pk)).data)
+
+    @extend_schema(request=LeadInputSerializer, responses=LeadOutputSerializer)
+    def patch(self, request, pk: int):
+        lead = visible_lead(request, pk)
+        if not selectors.user_may_edit_lead(request.user):
+            raise PermissionDenied("Your role cannot edit leads.")
+        if "stage" in request.data:
+            return Response(
+                {"stage": ["The stage changes only through /transition/."]}, status=status.HTTP_400_BAD_REQUEST
+            )
+        data = LeadInputSerializer(data=request.data, partial=True)
+        data.is_valid(raise_exception=True)
+        lead = services.lead_update(lead_id=lead.pk, data=data.validated_data, actor=actor_of(request))
+        return Response(LeadOutputSerializer(lead).data)
+
+
+class BulkOutputSerializer(serializers.Serializer):
+    created = serializers.IntegerField()
+    updated = serializers.IntegerField()
+    failed = serializers.IntegerField()
+    results = serializers.ListField(child=serializers.DictField())
+
+
+class LeadBulk(APIView):
+    @extend_schema(request=LeadBulkInputSerializer, responses=BulkOutputSerializer)
+    def post(self, request):
+        require_roles(request, Role.MARKETING)
+        body = LeadBulkInputSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        rows = body.validated_data["leads"]
+        if len(rows) > settings.LEADCRM_BULK_MAX_ROWS:
+            return Response(
+                {"leads": [f"At most {settings.LEADCRM_BULK_MAX_ROWS} leads per call; split the batch."]},
+                status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
+            )
+        is_admin = request.user.is_admin_role
+        row_serializer = LeadHistoryRowSerializer if is_admin else LeadInputSerializer
+        owner_ids = {r.get("owner") for r in rows if is_admin and isinstance(r.get("owner"), int)}
+        known_owners = set(User.objects.filter(pk__in=owner_ids, is_active=True).values_list("pk", flat=True))
+        good, errors = [], {}
+        for index, row in enumerate(rows):
+            s = row_serializer(data=row)
+            if not s.is_valid():
+                errors[index] = s.errors
+                continue
+            if not is_admin and {"stage", "owner", "closed_at"} & row.keys():
+                errors[index] = {"stage": ["Only admins may import stages, owners and closing dates."]}
+                continue
+            if s.validated_data.get("owner") and s.validated_data["owner"] not in known_owners:
+                errors[index] = {"owner": ["Unknown or inactive user."]}
+                continue
+            good.append((index, s.validated_data))
+        results = services.leads_bulk_upsert(rows=good, actor=actor_of(request), history=is_admin) if good else []
+        by_index = {r.index: {"index": r.index, "status": r.status, "id": r.id} for r in results}
+        by_index.update({i: {"index": i, "status": "error", "id": None, "errors": e} for i, e in errors.items()})
+        out = [by_index[i] for i in range(len(rows))]
+        return Response(
+            {
+                "created": sum(r.status == "created" for r in results),
+                "updated": sum(r.status == "updated" for r in results),
+                "failed": len(errors),
+                "results": out,
+            }
+        )
+
+
+class LeadTransition(APIView):
+    @extend_schema(
+        request=TransitionInputSerializer,
+        responses={200: LeadOutputSerializer, 409: OpenApiResponse(description="A guard refused the move")},
+    )
+    def post(self, request, pk: int):
+        lead = visible_lead(request, pk)
+        data = TransitionInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        to = data.validated_data["to"]
+        if not selectors.user_may_work_lead(request.user, lead, to):
+            raise PermissionDenied(f"Your role cannot move leads to {to}.")
+        lead = services.lead_transition(
+            lead_id=lead.pk,
+            to=to,
+            actor=actor_of(request),
+            reason=data.validated_data["reason"],
+            override=data.validated_data["override"],
+        )
+        return Response(LeadOutputSerializer(lead).data)
+
+
+class LeadHistory(APIView):
+    @extend_schema(responses=serializers.ListSerializer(child=serializers.DictField()))
+    def get(self, request, pk: int):
+        lead = visible_lead(request, pk)
+        return Response(selectors.lead_history(lead=lead))
+
+
+class LeadBant(APIView):
+    @extend_schema(responses=BantSerializer)
+    def get(self, request, pk: int):
+        lead = visible_lead(request, pk)
+        bant = Bant.objects.filter(lead=lead).first() or Bant(lead=lead)
+        return Response(BantSerializer(bant).data)
+
+    @extend_schema(request=BantSerializer, responses=BantSerializer)
+    def put(self, request, pk: int):
+        lead = visible_lead(request, pk)
+        if not selectors.user_may_work_lead(request.user, lead):
+            raise PermissionDenied("Your role cannot qualify leads.")
+        data = BantSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        bant = services.lead_bant_set(lead_id=lead.pk, actor=actor_of(request), **data.validated_data)
+        return Response(BantSerializer(bant).data)
+
+
+class LeadOpportunity(APIView):
+    @extend_schema(responses=OpportunityOutputSerializer)
+    def get(self, request, pk: int):
+        lead = visible_lead(request, pk)
+        return Response(OpportunityOutputSerializer(get_object_or_404(Opportunity, lead=lead)).data)
+
+    @extend_schema(
+        request=OpportunityInputSerializer,
+        responses={201: LeadOutputSerializer, 409: OpenApiResponse(description="A guard refused the move")},
+    )
+    def post(self, request, pk: int):
+        lead = visible_lead(request, pk)
+        if not selectors.user_may_work_lead(request.user, lead, Stage.CO):
+            raise PermissionDenied("Your role cannot create offers.")
+        data = OpportunityInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        lead = services.lead_create_opportunity(lead_id=lead.pk, actor=actor_of(request), **data.validated_data)
+        return Response(LeadOutputSerializer(lead).data, status=status.HTTP_201_CREATED)
+
+
+class EventsCreate(APIView):
+    @extend_schema(
+        request=EventInputSerializer(many=True),
+        responses={201: dict},
+        description="One event object or a list of them.",
+    )
+    def post(self, request):
+        require_roles(request, Role.MARKETING)
+        many = isinstance(request.data, list)
+        if many and len(request.data) > settings.LEADCRM_BULK_MAX_ROWS:
+            return Response(
+                {"detail": f"At most {settings.LEADCRM_BULK_MAX_ROWS} events per call."},
+                status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
+            )
+        data = EventInputSerializer(data=request.data, many=many)
+        data.is_valid(raise_exception=True)
+        items = data.validated_data if many else [data.validated_data]
+        lead_ids = {i["lead_id"] for i in items if i.get("lead_id")}
+        missing = lead_ids - set(Lead.objects.filter(pk__in=lead_ids).values_list("pk", flat=True))
+        if missing:
+            return Response({"lead_id": [f"Unknown lead: {sorted(missing)}"]}, status=status.HTTP_400_BAD_REQUEST)
+        touchpoints = services.events_record(items=items, actor=actor_of(request))
+        return Response(
+            {"recorded": len(touchpoints), "events": [{"id": t.pk, "lead_id": t.lead_id} for t in touchpoints]},
+            status=status.HTTP_201_CREATED,
+        )
+
+
+class FunnelQuerySerializer(serializers.Serializer):
+    created_after = serializers.DateTimeField(required=False)
+    created_before = serializers.DateTimeField(required=False)
+    source = serializers.CharField(required=False)
+    campaign = serializers.CharField(required=False)
+
+
+class FunnelMetrics(APIView):
+    """Counts per stage and conversion between stages over the leads created in a period,
+    optionally for one source or campaign."""
+
+    @extend_schema(parameters=[FunnelQuerySerializer], responses={200: dict})
+    def get(self, request):
+        params = FunnelQuerySerializer(data=request.query_params)
+        params.is_valid(raise_exception=True)
+        p = params.validated_data
+        leads = selectors.leads_visible_to(request.user)
+        if p.get("created_after"):
+            leads = leads.filter(created_at__gte=p["created_after"])
+        if p.get("created_before"):
+            leads = leads.filter(created_at__lt=p["created_before"])
+        if p.get("source"):
+            leads = leads.filter(source=p["source"])
+        if p.get("campaign"):
+            leads = leads.filter(utm_campaign=p["campaign"])
+        return Response(selectors.funnel_counts(leads))

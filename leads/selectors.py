@@ -1,0 +1,162 @@
+"""Reads on leads: who may see what, lists, history, funnel."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db.models import Count, Q, QuerySet
+
+from accounts.models import Role, User
+from leads import lifecycle
+from leads.models import (
+    FUNNEL_STAGES,
+    Assignment,
+    Bant,
+    Lead,
+    Opportunity,
+    OpportunityStatus,
+    Stage,
+    StageChange,
+    Touchpoint,
+    TouchpointType,
+)
+
+
+def leads_visible_to(user: User) -> QuerySet[Lead]:
+    """SPEC "Roles": admins and marketing see every lead; a manager their team's (pool and
+    members' leads); an SDR their own leads and the unassigned pool of their team."""
+    qs = Lead.objects.all()
+    if not user.is_authenticated or not user.is_active:
+        return qs.none()
+    if user.sees_all_leads:
+        return qs
+    if user.role == Role.MANAGER:
+        if user.team_id is None:
+            return qs.filter(owner=user)
+        return qs.filter(Q(team_id=user.team_id) | Q(owner__team_id=user.team_id) | Q(owner=user))
+    if user.team_id is None:
+        return qs.filter(owner=user)
+    return qs.filter(Q(owner=user) | Q(owner__isnull=True, team_id=user.team_id))
+
+
+def user_may_work_lead(user: User, lead: Lead, to_stage: str | None = None) -> bool:
+    """Sales actions (moves, BANT, offers) on a lead the user can see. Marketing qualifies
+    leads (MQL) and may disqualify them, nothing on the sales side."""
+    if user.works_leads:
+        return True
+    if user.role == Role.MARKETING and to_stage is not None:
+        return to_stage in (Stage.MQL, Stage.DISQUALIFIED) and lead.stage in (Stage.MCL, Stage.MQL, Stage.RECYCLED)
+    return False
+
+
+def user_may_edit_lead(user: User) -> bool:
+    return user.is_admin_role or user.role in (Role.MARKETING, Role.MANAGER, Role.SDR)
+
+
+def lead_history(*, lead: Lead, limit: int = 500) -> list[dict]:
+    """Stage changes, assignments and touchpoints of one lead, newest first, in one shape.
+    Three queries whatever the length."""
+    items: list[dict] = []
+    for sc in StageChange.objects.filter(lead=lead).select_related("actor")[:limit]:
+        items.append(
+            {
+                "kind": "stage_change",
+                "at": sc.created_at,
+                "from_stage": sc.from_stage,
+                "to_stage": sc.to_stage,
+                "actor_type": sc.actor_type,
+                "actor": sc.actor.username if sc.actor else None,
+                "reason": sc.reason,
+            }
+        )
+    for a in Assignment.objects.filter(lead=lead).select_related("actor", "from_owner", "to_owner")[:limit]:
+        items.append(
+            {
+                "kind": "assignment",
+                "at": a.created_at,
+                "from_owner": a.from_owner.username if a.from_owner else None,
+                "to_owner": a.to_owner.username if a.to_owner else None,
+                "team": a.team_id,
+                "actor_type": a.actor_type,
+                "actor": a.actor.username if a.actor else None,
+                "reason": a.reason,
+                "details": a.details,
+            }
+        )
+    for t in Touchpoint.objects.filter(lead=lead).select_related("author")[:limit]:
+        items.append(
+            {
+                "kind": "touchpoint",
+                "at": t.occurred_at,
+                "type": t.type,
+                "url": t.url,
+                "utm": {
+                    k: getattr(t, f"utm_{k}")
+                    for k in ("source", "medium", "campaign", "term", "content")
+                    if getattr(t, f"utm_{k}")
+                },
+                "properties": t.properties,
+                "actor": t.author.username if t.author else None,
+            }
+        )
+    items.sort(key=lambda i: i["at"], reverse=True)
+    return items[:limit]
+
+
+def funnel_counts(leads: QuerySet[Lead]) -> dict:
+    """Leads per current stage, how many ever reached each funnel stage (from the history,
+    so a lead disqualified at SQL still counts as having reached SQL), and the conversion
+    rate between consecutive funnel stages. Two grouped queries whatever the volume."""
+    counts = {s: 0 for s in Stage.values}
+    for row in leads.order_by().values("stage").annotate(n=Count("id")):
+        counts[row["stage"]] = row["n"]
+    entered = {s: 0 for s in FUNNEL_STAGES}
+    history = StageChange.objects.filter(lead__in=leads.order_by().values("pk"), to_stage__in=FUNNEL_STAGES)
+    for row in history.order_by().values("to_stage").annotate(n=Count("lead", distinct=True)):
+        entered[row["to_stage"]] = row["n"]
+    reached, below = {}, 0
+    for stage in reversed(FUNNEL_STAGES):  # a skip (MCL→SQL) still passed the stage above
+        below = max(entered[stage], below)
+        reached[stage] = below
+    rates = {
+        f"{a}->{b}": round(reached[b] / reached[a], 4) if reached[a] else None
+        for a, b in zip(FUNNEL_STAGES, FUNNEL_STAGES[1:], strict=False)
+    }
+    return {"counts": counts, "reached": reached, "conversion": rates}
+
+
+def lead_move_facts(*, lead: Lead, to: str, user: User | None, reason: str = "", override: bool = False):
+    """What the lifecycle guards need, read the same way for a move and for the page that
+    offers it."""
+    bant = Bant.objects.filter(lead=lead).first()
+    opportunity = Opportunity.objects.filter(lead=lead).first()
+    needs_demo = (lead.stage, to) in lifecycle.SKIP_RULES
+    return lifecycle.MoveFacts(
+        from_stage=lead.stage,
+        to_stage=to,
+        score=lead.score,
+        mql_threshold=settings.LEADCRM_MQL_THRESHOLD,
+        override=override,
+        reason=reason or "",
+        bant_missing=tuple(bant.missing) if bant else ("budget", "authority", "need", "timeline"),
+        has_owner=lead.owner_id is not None,
+        actor_is_owner=user is not None and user.pk == lead.owner_id,
+        opportunity_complete=bool(
+            opportunity and opportunity.status == OpportunityStatus.OPEN and opportunity.is_complete
+        ),
+        has_demo_request=needs_demo and Touchpoint.objects.filter(lead=lead, type=TouchpointType.DEMO_REQUEST).exists(),
+    )
+
+
+def lead_stage_options(*, lead: Lead, user: User) -> list[dict]:
+    """The moves the lead page offers, each with the guard that would refuse it now."""
+    return [
+        {
+            "to": dst,
+            "allowed": failure is None,
+            "guard": failure.guard if failure else None,
+            "message": failure.message if failure else "",
+        }
+        for dst, failure in lifecycle.allowed_targets(
+            lambda to: lead_move_facts(lead=lead, to=to, user=user), lead.stage
+        )
+    ]

@@ -1,0 +1,194 @@
+"""Input serializers validate and normalise; output serializers render. None of them saves."""
+
+from __future__ import annotations
+
+import pycountry
+from rest_framework import serializers
+
+from accounts.models import User
+from leads.models import EVENT_TYPES, Lead, Stage
+from leads.normalize import normalize_country, normalize_domain, normalize_phone, normalize_properties
+
+UTM = ("utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content")
+
+
+class PropertiesField(serializers.JSONField):
+    def to_internal_value(self, data):
+        try:
+            return normalize_properties(super().to_internal_value(data))
+        except ValueError as exc:
+            raise serializers.ValidationError(str(exc)) from exc
+
+
+class LeadInputSerializer(serializers.Serializer):
+    """The public lead fields of SPEC.md, normalised: country to ISO alpha-2, phone to E.164
+    when it parses, e-mail lower-cased, `company` to the company name."""
+
+    email = serializers.EmailField(max_length=254)
+    first_name = serializers.CharField(max_length=100, required=False, allow_blank=True)
+    last_name = serializers.CharField(max_length=100, required=False, allow_blank=True)
+    phone = serializers.CharField(max_length=40, required=False, allow_blank=True)
+    job_title = serializers.CharField(max_length=150, required=False, allow_blank=True)
+    company = serializers.CharField(max_length=200, required=False, allow_blank=True, source="company_name")
+    company_domain = serializers.CharField(max_length=253, required=False, allow_blank=True)
+    industry = serializers.CharField(max_length=100, required=False, allow_blank=True)
+    company_size = serializers.IntegerField(min_value=0, max_value=10_000_000, required=False, allow_null=True)
+    country = serializers.CharField(max_length=100, required=False, allow_blank=True)
+    city = serializers.CharField(max_length=100, required=False, allow_blank=True)
+    source = serializers.CharField(max_length=100, required=False, allow_blank=True)
+    utm_source = serializers.CharField(max_length=200, required=False, allow_blank=True)
+    utm_medium = serializers.CharField(max_length=200, required=False, allow_blank=True)
+    utm_campaign = serializers.CharField(max_length=200, required=False, allow_blank=True)
+    utm_term = serializers.CharField(max_length=200, required=False, allow_blank=True)
+    utm_content = serializers.CharField(max_length=200, required=False, allow_blank=True)
+    properties = PropertiesField(required=False)
+
+    def validate_email(self, value: str) -> str:
+        return value.strip().lower()
+
+    def validate_country(self, value: str) -> str:
+        try:
+            return normalize_country(value)
+        except ValueError as exc:
+            raise serializers.ValidationError(str(exc)) from exc
+
+    def validate_company_domain(self, value: str) -> str:
+        value = normalize_domain(value)
+        if value and ("." not in value or " " in value):
+            raise serializers.ValidationError("Enter a domain such as example.com.")
+        return value
+
+    def validate(self, attrs: dict) -> dict:
+        if attrs.get("phone"):
+            attrs["phone"] = normalize_phone(attrs["phone"], attrs.get("country", ""))
+        return attrs
+
+
+class LeadHistoryRowSerializer(LeadInputSerializer):
+    """A bulk row; admins migrating history may also give the current stage, owner and
+    closing date."""
+
+    stage = serializers.ChoiceField(choices=Stage.choices, required=False)
+    owner = serializers.IntegerField(required=False, allow_null=True)
+    closed_at = serializers.DateTimeField(required=False, allow_null=True)
+
+
+class LeadBulkInputSerializer(serializers.Serializer):
+    leads = serializers.ListField(child=serializers.DictField(), allow_empty=False)
+
+
+class LeadOutputSerializer(serializers.ModelSerializer):
+    company = serializers.CharField(source="company_name")
+    company_id = serializers.IntegerField(allow_null=True)
+    owner = serializers.IntegerField(source="owner_id", allow_null=True)
+    team = serializers.IntegerField(source="team_id", allow_null=True)
+
+    class Meta:
+        model = Lead
+        fields = [
+            "id",
+            "email",
+            "first_name",
+            "last_name",
+            "phone",
+            "job_title",
+            "company",
+            "company_id",
+            "company_domain",
+            "industry",
+            "company_size",
+            "country",
+            "city",
+            "source",
+            *UTM,
+            "properties",
+            "stage",
+            "stage_changed_at",
+            "closed_at",
+            "owner",
+            "team",
+            "score",
+            "fit_score",
+            "engagement_score",
+            "grade",
+            "conversion_probability",
+            "consent_status",
+            "consent_at",
+            "last_activity_at",
+            "activity_count",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = fields
+
+
+class TransitionInputSerializer(serializers.Serializer):
+    to = serializers.ChoiceField(choices=Stage.choices)
+    reason = serializers.CharField(required=False, allow_blank=True, max_length=2000, default="")
+    override = serializers.BooleanField(required=False, default=False)
+
+
+class BantSerializer(serializers.Serializer):
+    budget = serializers.CharField(allow_blank=True, max_length=2000)
+    authority = serializers.CharField(allow_blank=True, max_length=2000)
+    need = serializers.CharField(allow_blank=True, max_length=2000)
+    timeline = serializers.CharField(allow_blank=True, max_length=2000)
+    notes = serializers.CharField(required=False, allow_blank=True, max_length=10000, default="")
+    is_complete = serializers.BooleanField(read_only=True)
+    updated_at = serializers.DateTimeField(read_only=True)
+
+
+class OpportunityInputSerializer(serializers.Serializer):
+    amount = serializers.DecimalField(max_digits=14, decimal_places=2, min_value=0)
+    currency = serializers.CharField(min_length=3, max_length=3)
+    expected_close = serializers.DateField()
+    reason = serializers.CharField(required=False, allow_blank=True, max_length=2000, default="")
+
+    def validate_currency(self, value: str) -> str:
+        if pycountry.currencies.get(alpha_3=value.upper()) is None:
+            raise serializers.ValidationError(f"Unknown ISO 4217 currency: {value!r}.")
+        return value.upper()
+
+
+class OpportunityOutputSerializer(serializers.Serializer):
+    amount = serializers.DecimalField(max_digits=14, decimal_places=2)
+    currency = serializers.CharField()
+    expected_close = serializers.DateField()
+    status = serializers.CharField()
+    lost_reason = serializers.CharField()
+    closed_at = serializers.DateTimeField()
+    created_at = serializers.DateTimeField()
+
+
+class EventInputSerializer(serializers.Serializer):
+    type = serializers.ChoiceField(choices=EVENT_TYPES)
+    email = serializers.EmailField(required=False, max_length=254)
+    lead_id = serializers.IntegerField(required=False, min_value=1)
+    visitor_id = serializers.CharField(required=False, max_length=100, allow_blank=False)
+    url = serializers.URLField(required=False, allow_blank=True, max_length=2000)
+    occurred_at = serializers.DateTimeField(required=False)
+    utm_source = serializers.CharField(max_length=200, required=False, allow_blank=True)
+    utm_medium = serializers.CharField(max_length=200, required=False, allow_blank=True)
+    utm_campaign = serializers.CharField(max_length=200, required=False, allow_blank=True)
+    utm_term = serializers.CharField(max_length=200, required=False, allow_blank=True)
+    utm_content = serializers.CharField(max_length=200, required=False, allow_blank=True)
+    properties = PropertiesField(required=False)
+
+    def validate(self, attrs: dict) -> dict:
+        if not (attrs.get("email") or attrs.get("lead_id") or attrs.get("visitor_id")):
+            raise serializers.ValidationError(
+                {"non_field_errors": ["Give the lead's `email` or `lead_id`, or an anonymous `visitor_id`."]}
+            )
+        return attrs
+
+
+class HistoryItemSerializer(serializers.Serializer):
+    """One row of a lead's history; `kind` says which of the optional fields are present."""
+
+    kind = serializers.ChoiceField(choices=["stage_change", "assignment", "touchpoint"])
+    at = serializers.DateTimeField()
+
+
+class UserRefField(serializers.PrimaryKeyRelatedField):
+    def get_queryset(self):
+        return User.objects.filter(is_active=True)
