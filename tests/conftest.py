@@ -1,0 +1,67 @@
+"""Fixtures shared by every test: API clients and users with a role."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable
+
+import pytest
+
+
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    from django.conf import settings
+
+    db = settings.DATABASES["default"]
+    engine = db["ENGINE"].rsplit(".", 1)[-1]
+    if engine == "sqlite3":
+        where = "SQLite (in-memory test database)"
+    else:
+        where = f"{engine} {db.get('HOST') or 'localhost'}:{db.get('PORT') or ''} test_{db['NAME']}"
+    broker = settings.CELERY_BROKER_URL
+    eager = "eager" if settings.CELERY_TASK_ALWAYS_EAGER else "not eager"
+    return [f"leadcrm database: {where}", f"leadcrm celery broker: {broker} (tasks {eager})"]
+
+
+@pytest.fixture
+def api_client():
+    from rest_framework.test import APIClient
+
+    return APIClient()
+
+
+_usernames = itertools.count(1)
+
+
+@pytest.fixture
+def make_user(db) -> Callable[..., object]:
+    """`make_user(role="sdr", team=None, **fields)`: a saved accounts.User. `team` is a Team
+    or a team name (created when new). The password is "password"."""
+    from accounts.models import Team, User
+
+    def make(role: str = "sdr", team: Team | str | None = None, **fields):
+        if isinstance(team, str):
+            team, _ = Team.objects.get_or_create(name=team)
+        username = fields.pop("username", None) or f"{role}{next(_usernames)}"
+        password = fields.pop("password", "password")
+        fields.setdefault("email", f"{username}@example.com")
+        user = User(username=username, role=role, team=team, **fields)
+        user.set_password(password)
+        user.save()
+        return user
+
+    return make
+
+
+@pytest.fixture
+def auth_client(db) -> Callable[[object], object]:
+    """`auth_client(user)`: an APIClient sending `Authorization: Token <key>` for that user."""
+    from rest_framework.authtoken.models import Token
+    from rest_framework.test import APIClient
+
+    def make(user):
+        token, _ = Token.objects.get_or_create(user=user)
+        client = APIClient()
+        client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+        return client
+
+    return make
