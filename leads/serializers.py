@@ -7,7 +7,8 @@ from rest_framework import serializers
 
 from accounts.models import User
 from leads.models import EVENT_TYPES, Lead, Stage
-from leads.normalize import normalize_country, normalize_domain, normalize_phone, normalize_properties
+from leads.normalize import normalize_properties
+from leads.validation import clean_lead_row
 
 UTM = ("utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content")
 
@@ -43,25 +44,13 @@ class LeadInputSerializer(serializers.Serializer):
     utm_content = serializers.CharField(max_length=200, required=False, allow_blank=True)
     properties = PropertiesField(required=False)
 
-    def validate_email(self, value: str) -> str:
-        return value.strip().lower()
-
-    def validate_country(self, value: str) -> str:
-        try:
-            return normalize_country(value)
-        except ValueError as exc:
-            raise serializers.ValidationError(str(exc)) from exc
-
-    def validate_company_domain(self, value: str) -> str:
-        value = normalize_domain(value)
-        if value and ("." not in value or " " in value):
-            raise serializers.ValidationError("Enter a domain such as example.com.")
-        return value
-
-    def validate(self, attrs: dict) -> dict:
-        if attrs.get("phone"):
-            attrs["phone"] = normalize_phone(attrs["phone"], attrs.get("country", ""))
-        return attrs
+    def to_internal_value(self, data):
+        """The fields above document the shape; the rules live in `clean_lead_row`, shared
+        with the bulk path."""
+        clean, errors = clean_lead_row(data, partial=self.partial)
+        if errors:
+            raise serializers.ValidationError(errors)
+        return clean
 
 
 class LeadHistoryRowSerializer(LeadInputSerializer):
@@ -74,7 +63,9 @@ class LeadHistoryRowSerializer(LeadInputSerializer):
 
 
 class LeadBulkInputSerializer(serializers.Serializer):
-    leads = serializers.ListField(child=serializers.DictField(), allow_empty=False)
+    """Documents the body; rows are validated one by one with `clean_lead_row`."""
+
+    leads = serializers.ListField(child=LeadHistoryRowSerializer(), allow_empty=False, max_length=10_000)
 
 
 class LeadOutputSerializer(serializers.ModelSerializer):

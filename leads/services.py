@@ -12,13 +12,14 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Count, Max, OuterRef, Subquery
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from accounts.models import Role, User
 from leadcrm import events
+from leadcrm.pgcopy import bulk_insert, copy_insert, copy_update
 from leads import lifecycle, selectors
 from leads.models import (
     CLOSED_STAGES,
@@ -317,29 +318,30 @@ def _bulk_upsert(rows: list[tuple[int, dict]], actor: Actor, history: bool) -> l
             if lead.company_id != companies[lead.company_domain].pk:
                 lead.company = companies[lead.company_domain]
                 update_fields.add("company")
-    Lead.objects.bulk_create(to_create, batch_size=2000)
+    _insert_new_leads(to_create)
     if to_update and update_fields:
         for lead in to_update:
             lead.updated_at = now
-        Lead.objects.bulk_update(to_update, [*sorted(update_fields), "updated_at"], batch_size=2000)
+        copy_update(to_update, model=Lead, fields=[*sorted(update_fields), "updated_at"])
 
-    stage_changes = [
-        StageChange(
-            lead=lead,
-            from_stage="",
-            to_stage=Stage.MCL,
-            actor_type=actor.kind,
-            actor=actor.user,
-            reason="Imported" + (f" from {lead.source}" if lead.source else ""),
-            created_at=now,
-        )
+    actor_id = actor.user.pk if actor.user else None
+    stage_changes: list[StageChange | dict] = [
+        {
+            "lead_id": lead.pk,
+            "from_stage": "",
+            "to_stage": Stage.MCL,
+            "actor_type": actor.kind,
+            "actor_id": actor_id,
+            "reason": "Imported" + (f" from {lead.source}" if lead.source else ""),
+            "created_at": now,
+        }
         for lead in to_create
     ]
     touchpoints = [_capture_touchpoint(lead, merged[lead.email], now, actor) for lead in to_update]
     if history:
         stage_changes += _bulk_history(merged, {**existing, **{x.email: x for x in to_create}}, owners, actor, now)
-    StageChange.objects.bulk_create(stage_changes, batch_size=5000)
-    Touchpoint.objects.bulk_create(touchpoints, batch_size=5000)
+    bulk_insert(stage_changes, model=StageChange)
+    bulk_insert(touchpoints, model=Touchpoint)
 
     events.emit(events.LEAD_CREATED, lead_ids=[x.pk for x in to_create])
     events.emit(events.LEAD_UPDATED, lead_ids=[x.pk for x in to_update])
@@ -354,6 +356,21 @@ def _bulk_upsert(rows: list[tuple[int, dict]], actor: Actor, history: bool) -> l
         seen.add(pk)
         results.append(BulkRowResult(index=index, status=status, id=pk))
     return results
+
+
+def _insert_new_leads(leads: list[Lead]) -> None:
+    """Insert and learn the new ids. A lead inserted meanwhile by another request (same
+    e-mail) raises IntegrityError, so the batch retries and sees it as existing."""
+    if connection.vendor != "postgresql":
+        Lead.objects.bulk_create(leads, batch_size=2000)
+        return
+    ids = dict(
+        (email, pk) for pk, email in copy_insert(leads, model=Lead, conflict_key="email", returning=("id", "email"))
+    )
+    if len(ids) != len(leads):
+        raise IntegrityError("A lead of this batch was created concurrently.")
+    for lead in leads:
+        lead.pk = ids[lead.email]
 
 
 def _bulk_history(
@@ -398,8 +415,8 @@ def _bulk_history(
         if dirty:
             touched.append(lead)
     if touched:
-        Lead.objects.bulk_update(touched, ["stage", "stage_changed_at", "closed_at", "owner", "team"], batch_size=2000)
-    Assignment.objects.bulk_create(assignments, batch_size=5000)
+        copy_update(touched, model=Lead, fields=["stage", "stage_changed_at", "closed_at", "owner", "team"])
+    bulk_insert(assignments, model=Assignment)
     return changes
 
 

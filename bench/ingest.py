@@ -1,0 +1,158 @@
+"""Bulk ingest benchmark: `POST /api/v1/leads/bulk/` vs a raw COPY of the same rows.
+
+    python bench/ingest.py [--batches 5] [--batch-size 10000]
+
+Runs on PostgreSQL (DATABASE_URL, default postgres://postgres@127.0.0.1:5432/leadcrm_bench;
+the database is created and migrated if needed, and its lead tables emptied first). The API
+calls go through the whole Django stack in-process (JSON parsing, auth, validation,
+set-based writes, history rows), without a network hop.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+import random
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/leadcrm_bench")
+os.environ.setdefault("SECRET_KEY", "bench")
+os.environ.setdefault("HTTPS", "false")
+os.environ.setdefault("CELERY_TASK_ALWAYS_EAGER", "true")
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "leadcrm.settings")
+
+
+def ensure_database(url: str) -> None:
+    import psycopg2
+    from psycopg2 import sql
+
+    name = url.rsplit("/", 1)[-1]
+    admin = psycopg2.connect(url.rsplit("/", 1)[0] + "/postgres")
+    admin.autocommit = True
+    with admin.cursor() as cur:
+        cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name])
+        if not cur.fetchone():
+            cur.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    admin.close()
+
+
+COUNTRIES = ["France", "FR", "Germany", "DE", "Espagne", "GB", "Belgique", "CH", "US", "IT"]
+INDUSTRIES = ["software", "manufacturing", "retail", "finance", "health", "education", "logistics"]
+SOURCES = ["seo", "google-ads", "linkedin-ads", "trade-fair", "webinar", "partner", "emailing"]
+
+
+def make_rows(start: int, n: int, rnd: random.Random) -> list[dict]:
+    rows = []
+    for i in range(start, start + n):
+        company = f"company{i % 5000}"
+        rows.append(
+            {
+                "email": f"lead{i}@{company}.example.com",
+                "first_name": f"First{i}",
+                "last_name": f"Last{i}",
+                "phone": f"+33 6 {rnd.randint(10, 99)} {rnd.randint(10, 99)} {rnd.randint(10, 99)} {rnd.randint(10, 99)}",
+                "job_title": rnd.choice(["CTO", "Head of Marketing", "Buyer", "CEO", "Engineer"]),
+                "company": company.title(),
+                "industry": rnd.choice(INDUSTRIES),
+                "company_size": rnd.choice([5, 20, 80, 250, 1000, 5000]),
+                "country": rnd.choice(COUNTRIES),
+                "city": "Lyon",
+                "source": rnd.choice(SOURCES),
+                "utm_source": "google",
+                "utm_medium": "cpc",
+                "utm_campaign": f"camp{i % 20}",
+                "properties": {"product_interest": rnd.choice(["crm", "analytics"]), "seats": rnd.randint(1, 500)},
+            }
+        )
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--batches", type=int, default=5)
+    parser.add_argument("--batch-size", type=int, default=10_000)
+    args = parser.parse_args()
+
+    ensure_database(os.environ["DATABASE_URL"])
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+    from django.db import connection
+    from django.test import Client
+    from rest_framework.authtoken.models import Token
+
+    from accounts.models import User
+
+    call_command("migrate", verbosity=0)
+    with connection.cursor() as cur:
+        cur.execute(
+            "TRUNCATE leads_touchpoint, leads_stagechange, leads_assignment, leads_bant, leads_opportunity,"
+            " leads_visitor, leads_lead, leads_company RESTART IDENTITY CASCADE"
+        )
+    admin, _ = User.objects.get_or_create(username="bench-admin", defaults={"role": "admin", "is_superuser": True})
+    token, _ = Token.objects.get_or_create(user=admin)
+    client = Client(HTTP_AUTHORIZATION=f"Token {token.key}", HTTP_HOST="localhost")
+
+    rnd = random.Random(42)
+    batches = [make_rows(b * args.batch_size, args.batch_size, rnd) for b in range(args.batches)]
+    bodies = [json.dumps({"leads": rows}) for rows in batches]
+
+    total, elapsed = 0, 0.0
+    print(f"POST /api/v1/leads/bulk/ — {args.batches} batches of {args.batch_size:,} new leads (PostgreSQL)")
+    for n, body in enumerate(bodies, 1):
+        t0 = time.perf_counter()
+        resp = client.post("/api/v1/leads/bulk/", body, content_type="application/json")
+        dt = time.perf_counter() - t0
+        data = resp.json()
+        assert resp.status_code == 200 and data["failed"] == 0, (resp.status_code, str(data)[:500])
+        total += data["created"] + data["updated"]
+        elapsed += dt
+        print(f"  batch {n}: {args.batch_size / dt:8,.0f} leads/s  ({dt * 1000:,.0f} ms, created {data['created']:,})")
+    api_rate = total / elapsed
+    # A second pass of the first batch: every row is an existing lead (dedupe + touchpoint).
+    t0 = time.perf_counter()
+    resp = client.post("/api/v1/leads/bulk/", bodies[0], content_type="application/json")
+    dt_upd = time.perf_counter() - t0
+    assert resp.json()["updated"] == args.batch_size
+
+    # Raw COPY of the same rows into a bare table, same run, same database.
+    cols = ["email", "first_name", "last_name", "phone", "job_title", "company", "industry", "company_size",
+            "country", "city", "source", "utm_source", "utm_medium", "utm_campaign", "properties"]
+    with connection.cursor() as cur:
+        cur.execute("DROP TABLE IF EXISTS bench_raw_leads")
+        cur.execute(
+            "CREATE TABLE bench_raw_leads (id bigserial primary key, email text, first_name text, last_name text,"
+            " phone text, job_title text, company text, industry text, company_size int, country text, city text,"
+            " source text, utm_source text, utm_medium text, utm_campaign text, properties jsonb)"
+        )
+    copy_elapsed = 0.0
+    for rows in batches:
+        buf = io.StringIO()
+        for r in rows:
+            values = [r[c] if c != "properties" else json.dumps(r[c]) for c in cols]
+            buf.write("\t".join(str(v).replace("\t", " ") for v in values) + "\n")
+        buf.seek(0)
+        t0 = time.perf_counter()
+        with connection.cursor() as cur:
+            cur.cursor.copy_expert(f"COPY bench_raw_leads ({', '.join(cols)}) FROM STDIN", buf)
+        copy_elapsed += time.perf_counter() - t0
+    copy_rate = total / copy_elapsed
+    with connection.cursor() as cur:
+        cur.execute("DROP TABLE bench_raw_leads")
+
+    print()
+    print(f"bulk API, new leads       : {api_rate:10,.0f} leads/s")
+    print(f"bulk API, existing leads  : {args.batch_size / dt_upd:10,.0f} leads/s (dedupe → update + touchpoint)")
+    print(f"raw COPY, same rows       : {copy_rate:10,.0f} rows/s")
+    print(f"API / COPY                : {api_rate / copy_rate:10.1%}  (target: ≥ 5,000 leads/s)")
+
+
+if __name__ == "__main__":
+    main()

