@@ -32,7 +32,7 @@ run: venv
 	@mkdir -p var
 	$(RUN_ENV) $(BIN)/python manage.py migrate --noinput
 	@if [ ! -f $(SEEDED) ]; then \
-		echo "$(RUN_ENV) $(BIN)/python manage.py seed_demo"; \
+		echo "$(BIN)/python manage.py seed_demo"; \
 		$(RUN_ENV) $(BIN)/python manage.py seed_demo && touch $(SEEDED); \
 	fi
 	@echo
