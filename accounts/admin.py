@@ -1,0 +1,84 @@
+"""Admin for users and teams: roles, teams and each seller's routing profile."""
+
+from django.contrib import admin
+from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
+from django.utils.translation import gettext_lazy as _
+
+from accounts.models import Team, User
+
+admin.site.site_header = _("LeadCRM administration")
+admin.site.site_title = _("LeadCRM admin")
+admin.site.index_title = _("Leads, people and settings")
+
+
+@admin.register(User)
+class UserAdmin(BaseUserAdmin):
+    list_display = (
+        "username",
+        "email",
+        "first_name",
+        "last_name",
+        "role",
+        "team",
+        "capacity",
+        "weight",
+        "routing_active",
+        "is_active",
+        "is_staff",
+    )
+    list_filter = ("role", "team", "routing_active", "is_active", "is_staff", "is_superuser")
+    list_select_related = ("team",)
+    search_fields = ("username", "email", "first_name", "last_name")
+    raw_id_fields = ("team",)
+    fieldsets = (
+        (None, {"fields": ("username", "password")}),
+        (_("Personal info"), {"fields": ("first_name", "last_name", "email")}),
+        (_("Role and team"), {"fields": ("role", "team")}),
+        (
+            _("Routing"),
+            {
+                "fields": ("capacity", "weight", "routing_active"),
+                "description": _(
+                    "Capacity: the most open leads this seller holds. Weight: their share in the "
+                    "team's round-robin. Routing active off: away, takes no new leads."
+                ),
+            },
+        ),
+        (
+            _("Permissions"),
+            {
+                "classes": ("collapse",),
+                "fields": ("is_active", "is_staff", "is_superuser", "groups", "user_permissions"),
+            },
+        ),
+        (_("Important dates"), {"classes": ("collapse",), "fields": ("last_login", "date_joined")}),
+    )
+    add_fieldsets = (
+        (None, {"classes": ("wide",), "fields": ("username", "usable_password", "password1", "password2")}),
+        (_("Role and team"), {"fields": ("email", "role", "team")}),
+    )
+
+
+class MemberInline(admin.TabularInline):
+    model = User
+    fk_name = "team"
+    fields = ("username", "role", "capacity", "weight", "routing_active", "is_active")
+    readonly_fields = ("username", "role")
+    extra = 0
+    can_delete = False
+    show_change_link = True
+    verbose_name = _("member")
+    verbose_name_plural = _("members")
+
+    def has_add_permission(self, request, obj=None):
+        return False  # people join a team from their user page
+
+
+@admin.register(Team)
+class TeamAdmin(admin.ModelAdmin):
+    list_display = ("name", "manager", "timezone", "created_at")
+    list_select_related = ("manager",)
+    search_fields = ("name",)
+    raw_id_fields = ("manager",)
+    readonly_fields = ("created_at",)
+    inlines = (MemberInline,)
