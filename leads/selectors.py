@@ -30,9 +30,8 @@ def leads_visible_to(user: User) -> QuerySet[Lead]:
     if user.sees_all_leads:
         return qs
     if user.role == Role.MANAGER:
-        if user.team_id is None:
-            return qs.filter(owner=user)
-        return qs.filter(Q(team_id=user.team_id) | Q(owner__team_id=user.team_id) | Q(owner=user))
+        teams = {t for t in [user.team_id, *user.managed_teams.values_list("pk", flat=True)] if t}
+        return qs.filter(Q(team_id__in=teams) | Q(owner__team_id__in=teams) | Q(owner=user))
     if user.team_id is None:
         return qs.filter(owner=user)
     return qs.filter(Q(owner=user) | Q(owner__isnull=True, team_id=user.team_id))
@@ -109,14 +108,15 @@ def funnel_counts(leads: QuerySet[Lead]) -> dict:
     counts = {s: 0 for s in Stage.values}
     for row in leads.order_by().values("stage").annotate(n=Count("id")):
         counts[row["stage"]] = row["n"]
-    entered = {s: 0 for s in FUNNEL_STAGES}
-    history = StageChange.objects.filter(lead__in=leads.order_by().values("pk"), to_stage__in=FUNNEL_STAGES)
-    for row in history.order_by().values("to_stage").annotate(n=Count("lead", distinct=True)):
-        entered[row["to_stage"]] = row["n"]
-    reached, below = {}, 0
-    for stage in reversed(FUNNEL_STAGES):  # a skip (MCL→SQL) still passed the stage above
-        below = max(entered[stage], below)
-        reached[stage] = below
+    history = StageChange.objects.filter(lead__in=leads.order_by().values("pk"))
+    # A lead "reached" a stage when its history enters it or any later funnel stage: a
+    # skip (MCL→SQL) still passed MQL. One query, one distinct count per stage.
+    reached = history.aggregate(
+        **{
+            stage: Count("lead", distinct=True, filter=Q(to_stage__in=FUNNEL_STAGES[i:]))
+            for i, stage in enumerate(FUNNEL_STAGES)
+        }
+    )
     rates = {
         f"{a}->{b}": round(reached[b] / reached[a], 4) if reached[a] else None
         for a, b in zip(FUNNEL_STAGES, FUNNEL_STAGES[1:], strict=False)
