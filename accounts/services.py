@@ -7,7 +7,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from accounts.models import Team, User
-from leads.services import ServiceError
+from leadcrm.errors import ServiceError
 
 USER_FIELDS = (
     "username",

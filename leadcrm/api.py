@@ -6,7 +6,8 @@ from rest_framework import status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from leads.services import ServiceError, TransitionRefused
+from leadcrm.errors import Conflict, ServiceError
+from leads.services import TransitionRefused
 
 
 def exception_handler(exc, context):
@@ -21,6 +22,11 @@ def exception_handler(exc, context):
                 "to": exc.to,
                 **({"details": exc.failure.details} if exc.failure.details else {}),
             },
+            status=status.HTTP_409_CONFLICT,
+        )
+    if isinstance(exc, Conflict):
+        return Response(
+            {"detail": str(exc), "guard": exc.guard, **({"details": exc.details} if exc.details else {})},
             status=status.HTTP_409_CONFLICT,
         )
     if isinstance(exc, ServiceError):

@@ -216,3 +216,6 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
 }
+# Dotted path of a function returning the active MQL threshold (the scoring app's); unset
+# → LEADCRM_MQL_THRESHOLD.
+LEADCRM_MQL_THRESHOLD_SELECTOR = env.str("LEADCRM_MQL_THRESHOLD_SELECTOR", default="")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db.models import Count, Q, QuerySet
+from django.utils.module_loading import import_string
 
 from accounts.models import Role, User
 from leads import lifecycle
@@ -124,6 +125,15 @@ def funnel_counts(leads: QuerySet[Lead]) -> dict:
     return {"counts": counts, "reached": reached, "conversion": rates}
 
 
+def mql_threshold() -> int:
+    """The score a lead needs for MQL. The scoring app owns rule sets and their thresholds;
+    leads must not import it (scoring builds on leads), so settings name the selector."""
+    path = getattr(settings, "LEADCRM_MQL_THRESHOLD_SELECTOR", "")
+    if path:
+        return import_string(path)()
+    return settings.LEADCRM_MQL_THRESHOLD
+
+
 def lead_move_facts(*, lead: Lead, to: str, user: User | None, reason: str = "", override: bool = False):
     """What the lifecycle guards need, read the same way for a move and for the page that
     offers it."""
@@ -134,7 +144,7 @@ def lead_move_facts(*, lead: Lead, to: str, user: User | None, reason: str = "",
         from_stage=lead.stage,
         to_stage=to,
         score=lead.score,
-        mql_threshold=settings.LEADCRM_MQL_THRESHOLD,
+        mql_threshold=mql_threshold(),
         override=override,
         reason=reason or "",
         bant_missing=tuple(bant.missing) if bant else ("budget", "authority", "need", "timeline"),

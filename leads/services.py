@@ -11,7 +11,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
 
-from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Count, Max, OuterRef, Subquery
 from django.db.models.functions import Coalesce
@@ -19,6 +18,7 @@ from django.utils import timezone
 
 from accounts.models import Role, User
 from leadcrm import events
+from leadcrm.errors import ServiceError
 from leadcrm.pgcopy import bulk_insert, copy_insert, copy_update
 from leads import lifecycle, selectors
 from leads.models import (
@@ -80,14 +80,6 @@ class TransitionRefused(Exception):
         self.failure = failure
         self.lead = lead
         self.to = to
-
-
-class ServiceError(Exception):
-    """Bad input found by a service (not by a serializer): answers 400 with field errors."""
-
-    def __init__(self, errors: dict[str, list[str]]):
-        super().__init__(str(errors))
-        self.errors = errors
 
 
 # --- capture and update -------------------------------------------------------------------
@@ -531,7 +523,7 @@ def _move(*, lead_id: int, to: str, actor: Actor, reason: str = "", override: bo
         if to not in lifecycle.ALLOWED_MOVES.get(src, ()):
             rule = lifecycle.SKIP_RULES[(src, to)]
             note = f"[skip {src}→{to}: {rule}] {note}".strip()
-        elif to == Stage.MQL and override and lead.score < settings.LEADCRM_MQL_THRESHOLD:
+        elif to == Stage.MQL and override and lead.score < selectors.mql_threshold():
             note = f"[manual override, score {lead.score}] {note}".strip()
         lead.stage, lead.stage_changed_at = to, now
         fields = ["stage", "stage_changed_at", "updated_at"]
