@@ -4,7 +4,7 @@ from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 from django.utils.translation import gettext_lazy as _
 
-from accounts.models import Team, User
+from accounts.models import Notification, Team, User
 
 admin.site.site_header = _("LeadCRM administration")
 admin.site.site_title = _("LeadCRM admin")
@@ -37,7 +37,7 @@ class UserAdmin(BaseUserAdmin):
         (
             _("Routing"),
             {
-                "fields": ("capacity", "weight", "routing_active"),
+                "fields": ("capacity", "weight", "routing_active", "languages", "skills"),
                 "description": _(
                     "Capacity: the most open leads this seller holds. Weight: their share in the "
                     "team's round-robin. Routing active off: away, takes no new leads."
@@ -82,3 +82,12 @@ class TeamAdmin(admin.ModelAdmin):
     raw_id_fields = ("manager",)
     readonly_fields = ("created_at",)
     inlines = (MemberInline,)
+
+
+@admin.register(Notification)
+class NotificationAdmin(admin.ModelAdmin):
+    list_display = ("created_at", "user", "kind", "text", "lead_id", "read_at")
+    list_filter = ("kind",)
+    list_select_related = ("user",)
+    raw_id_fields = ("user",)
+    search_fields = ("user__username", "text")

@@ -28,7 +28,19 @@ class UserSerializer(serializers.Serializer):
     capacity = serializers.IntegerField(min_value=0, max_value=100000, required=False)
     weight = serializers.IntegerField(min_value=1, max_value=1000, required=False)
     active = serializers.BooleanField(source="routing_active", required=False)
+    languages = serializers.ListField(
+        child=serializers.CharField(max_length=20), max_length=50, required=False, allow_empty=True
+    )
+    skills = serializers.ListField(
+        child=serializers.CharField(max_length=100), max_length=100, required=False, allow_empty=True
+    )
     is_active = serializers.BooleanField(required=False)
+
+    def validate_languages(self, value: list[str]) -> list[str]:
+        return list(dict.fromkeys(v.strip().lower() for v in value if v.strip()))
+
+    def validate_skills(self, value: list[str]) -> list[str]:
+        return list(dict.fromkeys(v.strip() for v in value if v.strip()))
 
     def validate_username(self, value: str) -> str:
         qs = User.objects.filter(username__iexact=value)

@@ -43,6 +43,9 @@ class User(AbstractUser):
     capacity = models.PositiveIntegerField(default=50)
     weight = models.PositiveIntegerField(default=1, validators=[MinValueValidator(1)])
     routing_active = models.BooleanField(default=True)
+    # Spoken languages (ISO 639-1 codes) and product lines the seller covers.
+    languages = models.JSONField(default=list, blank=True)
+    skills = models.JSONField(default=list, blank=True)
 
     class Meta:
         ordering = ["username"]
@@ -60,3 +63,22 @@ class User(AbstractUser):
     def works_leads(self) -> bool:
         """Sales roles move leads through the sales stages; marketing only reads them."""
         return self.is_admin_role or self.role in (Role.MANAGER, Role.SDR)
+
+
+class Notification(models.Model):
+    """An in-app message to one user (new lead, SLA breach, pool waiting...)."""
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="notifications")
+    kind = models.CharField(max_length=40)
+    text = models.TextField()
+    # A plain id, not a foreign key: accounts never imports leads.
+    lead_id = models.BigIntegerField(null=True, blank=True)
+    read_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["user", "read_at", "-created_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.kind} → {self.user_id}"

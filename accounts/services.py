@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Iterable
+
+from django.conf import settings
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
+from django.core.mail import send_mail
 from django.db import transaction
+from django.utils import timezone
 
-from accounts.models import Team, User
+from accounts.models import Notification, Team, User
 from leadcrm.errors import ServiceError
+
+logger = logging.getLogger(__name__)
 
 USER_FIELDS = (
     "username",
@@ -19,6 +27,8 @@ USER_FIELDS = (
     "capacity",
     "weight",
     "routing_active",
+    "languages",
+    "skills",
     "is_active",
 )
 
@@ -69,3 +79,49 @@ def team_update(*, team: Team, **fields: object) -> Team:
     if changed:
         team.save(update_fields=changed)
     return team
+
+
+# --- notifications ----------------------------------------------------------------------
+
+
+def notify(
+    *,
+    user: User,
+    kind: str,
+    text: str,
+    lead_id: int | None = None,
+    email: bool = True,
+    subject: str | None = None,
+) -> Notification:
+    """An in-app notification, and (after commit, so a rolled-back write sends nothing) the
+    same text by e-mail when the user has an address."""
+    return notify_many(items=[(user, kind, text, lead_id)], email=email, subject=subject)[0]
+
+
+def notify_many(
+    *, items: Iterable[tuple[User, str, str, int | None]], email: bool = True, subject: str | None = None
+) -> list[Notification]:
+    """Many notifications in one insert; one e-mail per notification after commit."""
+    rows = [Notification(user=u, kind=k, text=t, lead_id=lead) for u, k, t, lead in items]
+    with transaction.atomic():
+        Notification.objects.bulk_create(rows, batch_size=2000)
+    if email:
+        mails = [(n.user.email, subject or f"LeadCRM: {n.text[:70]}", n.text) for n in rows if n.user.email]
+        if mails:
+            transaction.on_commit(lambda: _send_mails(mails))
+    return rows
+
+
+def _send_mails(mails: list[tuple[str, str, str]]) -> None:
+    for to, subject, body in mails:
+        try:
+            send_mail(subject, body, settings.DEFAULT_FROM_EMAIL, [to])
+        except Exception:  # a mail server outage must not undo the write
+            logger.exception("notification e-mail to %s failed", to)
+
+
+def notifications_mark_read(*, user: User, ids: list[int] | None = None) -> int:
+    qs = Notification.objects.filter(user=user, read_at__isnull=True)
+    if ids is not None:
+        qs = qs.filter(pk__in=ids)
+    return qs.update(read_at=timezone.now())
