@@ -98,7 +98,11 @@ class Lead(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="leads"
     )
     team = models.ForeignKey(
-        "accounts.Team", null=True, blank=True, on_delete=models.SET_NULL, related_name="leads",
+        "accounts.Team",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="leads",
         help_text="The team whose pool holds the lead while it has no owner.",
     )
 
@@ -176,8 +180,17 @@ class TouchpointType(models.TextChoices):
 
 # What the public events API accepts (SPEC.md); the rest are written by the app itself.
 EVENT_TYPES = (
-    "page_view", "form_submit", "download", "email_open", "email_click", "demo_request",
-    "pricing_view", "webinar", "chat", "call", "custom",
+    "page_view",
+    "form_submit",
+    "download",
+    "email_open",
+    "email_click",
+    "demo_request",
+    "pricing_view",
+    "webinar",
+    "chat",
+    "call",
+    "custom",
 )
 # Activities that count as the owner's first touch for SLAs.
 SALES_TOUCH_TYPES = frozenset({TouchpointType.CALL, TouchpointType.MEETING, TouchpointType.EMAIL_SENT})
@@ -185,9 +198,7 @@ SALES_TOUCH_TYPES = frozenset({TouchpointType.CALL, TouchpointType.MEETING, Touc
 
 class Touchpoint(models.Model):
     lead = models.ForeignKey(Lead, null=True, blank=True, on_delete=models.CASCADE, related_name="touchpoints")
-    visitor = models.ForeignKey(
-        Visitor, null=True, blank=True, on_delete=models.SET_NULL, related_name="touchpoints"
-    )
+    visitor = models.ForeignKey(Visitor, null=True, blank=True, on_delete=models.SET_NULL, related_name="touchpoints")
     type = models.CharField(max_length=20, choices=TouchpointType.choices)
     url = models.URLField(max_length=2000, blank=True)
     utm_source = models.CharField(max_length=200, blank=True)
@@ -314,3 +325,23 @@ class Opportunity(models.Model):
     @property
     def is_complete(self) -> bool:
         return self.amount is not None and bool(self.currency) and self.expected_close is not None
+
+
+class ScoreChange(models.Model):
+    """The score's audit trail: old → new and why (the scoring rules that fired)."""
+
+    lead = models.ForeignKey(Lead, on_delete=models.CASCADE, related_name="score_changes")
+    old_score = models.PositiveSmallIntegerField()
+    new_score = models.PositiveSmallIntegerField()
+    fit_score = models.PositiveSmallIntegerField(default=0)
+    engagement_score = models.PositiveSmallIntegerField(default=0)
+    grade = models.CharField(max_length=1, choices=Grade.choices, blank=True)
+    reasons = models.JSONField(default=list, blank=True, help_text="The rules that fired: [{rule, points}].")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["lead", "-created_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.old_score} → {self.new_score}"

@@ -15,6 +15,7 @@ from leads.models import (
     Lead,
     Opportunity,
     OpportunityStatus,
+    ScoreChange,
     Stage,
     StageChange,
     Touchpoint,
@@ -53,8 +54,8 @@ def user_may_edit_lead(user: User) -> bool:
 
 
 def lead_history(*, lead: Lead, limit: int = 500) -> list[dict]:
-    """Stage changes, assignments and touchpoints of one lead, newest first, in one shape.
-    Three queries whatever the length."""
+    """Stage changes, assignments, score changes and touchpoints of one lead, newest first,
+    in one shape. Four queries whatever the length."""
     items: list[dict] = []
     for sc in StageChange.objects.filter(lead=lead).select_related("actor")[:limit]:
         items.append(
@@ -80,6 +81,19 @@ def lead_history(*, lead: Lead, limit: int = 500) -> list[dict]:
                 "actor": a.actor.username if a.actor else None,
                 "reason": a.reason,
                 "details": a.details,
+            }
+        )
+    for c in ScoreChange.objects.filter(lead=lead)[:limit]:
+        items.append(
+            {
+                "kind": "score_change",
+                "at": c.created_at,
+                "old_score": c.old_score,
+                "new_score": c.new_score,
+                "fit_score": c.fit_score,
+                "engagement_score": c.engagement_score,
+                "grade": c.grade,
+                "reasons": c.reasons,
             }
         )
     for t in Touchpoint.objects.filter(lead=lead).select_related("author")[:limit]:

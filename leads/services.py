@@ -30,6 +30,7 @@ from leads.models import (
     Lead,
     Opportunity,
     OpportunityStatus,
+    ScoreChange,
     Stage,
     StageChange,
     Touchpoint,
@@ -674,3 +675,147 @@ def lead_assign(
         )
         events.emit(events.LEAD_ASSIGNED, lead_ids=[lead.pk], owner_id=owner.pk if owner else None)
     return lead
+
+
+# --- scores (computed by the scoring app, written here with the lead's audit trail) ------
+
+# Up to this many promotions in one call go one by one through `lead_promote`; beyond (a
+# rule set activation over every lead) the same guard is applied set-based.
+PROMOTE_ONE_BY_ONE = 50
+
+
+@dataclass(frozen=True)
+class ScoreUpdate:
+    """A lead's freshly computed score and the rules that fired."""
+
+    lead_id: int
+    score: int
+    fit_score: int
+    engagement_score: int
+    grade: str
+    reasons: tuple | list = ()
+    conversion_probability: float | None = None
+
+
+@dataclass(frozen=True)
+class ScoresSetResult:
+    changed: list[int]
+    promoted: list[int]
+
+
+def lead_scores_set(
+    *,
+    updates: list[ScoreUpdate],
+    actor: Actor,
+    mql_threshold: int | None = None,
+    with_probability: bool = False,
+) -> ScoresSetResult:
+    """Write many leads' scores: only leads whose score, fit, engagement or grade changed get
+    a write and a `ScoreChange` row (and `conversion_probability` when `with_probability`).
+    A lead whose score crosses the MQL threshold upwards while MCL or RECYCLED is promoted to
+    MQL by `actor` (automation). The changed rows are locked and compared under the lock, so
+    two concurrent rescores of one lead write one change and promote it once."""
+    if not updates:
+        return ScoresSetResult([], [])
+    threshold = selectors.mql_threshold() if mql_threshold is None else mql_threshold
+    by_id = {u.lead_id: u for u in updates}
+    now = timezone.now()
+    with transaction.atomic():
+        rows = (
+            Lead.objects.select_for_update()
+            .filter(pk__in=list(by_id))
+            .order_by("pk")
+            .values_list("pk", "stage", "score", "fit_score", "engagement_score", "grade", "conversion_probability")
+        )
+        writes, history, changed, crossed = [], [], [], []
+        for pk, stage, score, fit, engagement, grade, probability in rows:
+            u = by_id[pk]
+            score_changed = (score, fit, engagement, grade) != (u.score, u.fit_score, u.engagement_score, u.grade)
+            probability_changed = with_probability and (
+                (probability is None) != (u.conversion_probability is None)
+                or (probability is not None and abs(probability - u.conversion_probability) > 1e-4)
+            )
+            if not (score_changed or probability_changed):
+                continue
+            row = {
+                "id": pk,
+                "score": u.score,
+                "fit_score": u.fit_score,
+                "engagement_score": u.engagement_score,
+                "grade": u.grade,
+                "conversion_probability": u.conversion_probability if with_probability else probability,
+                "updated_at": now,
+            }
+            writes.append(row)
+            if score_changed:
+                changed.append(pk)
+                history.append(
+                    {
+                        "lead_id": pk,
+                        "old_score": score,
+                        "new_score": u.score,
+                        "fit_score": u.fit_score,
+                        "engagement_score": u.engagement_score,
+                        "grade": u.grade,
+                        "reasons": list(u.reasons),
+                        "created_at": now,
+                    }
+                )
+                if stage in (Stage.MCL, Stage.RECYCLED) and score < threshold <= u.score:
+                    crossed.append((pk, stage, score, u.score))
+        fields = ["score", "fit_score", "engagement_score", "grade", "conversion_probability", "updated_at"]
+        if connection.vendor == "postgresql":
+            copy_update(writes, model=Lead, fields=fields)
+        else:
+            copy_update([Lead(**w) for w in writes], model=Lead, fields=fields)
+        bulk_insert(history, model=ScoreChange)
+        if changed:
+            events.emit(events.LEAD_SCORE_CHANGED, lead_ids=changed)
+        promoted = _promote_crossed(crossed, threshold=threshold, actor=actor, now=now)
+    return ScoresSetResult(changed, promoted)
+
+
+def _promote_reason(old: int, new: int, threshold: int) -> str:
+    return f"Score {old} → {new} crossed the MQL threshold {threshold}"
+
+
+def _promote_crossed(crossed: list[tuple], *, threshold: int, actor: Actor, now: dt.datetime) -> list[int]:
+    """MCL/RECYCLED → MQL for leads whose score crossed the threshold (rows locked by the
+    caller). A few go through `lead_promote`; many (an activation rescoring everyone) are
+    judged by the same lifecycle guard and written set-based."""
+    if len(crossed) <= PROMOTE_ONE_BY_ONE:
+        promoted = []
+        for pk, _stage, old, new in crossed:
+            try:
+                lead_promote(lead_id=pk, actor=actor, reason=_promote_reason(old, new, threshold))
+            except TransitionRefused:
+                continue  # moved meanwhile: the guard judged the new stage
+            promoted.append(pk)
+        return promoted
+    moves, changes, by_stage = [], [], {}
+    for pk, stage, old, new in crossed:
+        facts = lifecycle.MoveFacts(from_stage=stage, to_stage=Stage.MQL, score=new, mql_threshold=threshold)
+        if lifecycle.check_move(facts) is not None:
+            continue
+        moves.append({"id": pk, "stage": Stage.MQL, "stage_changed_at": now, "updated_at": now})
+        changes.append(
+            {
+                "lead_id": pk,
+                "from_stage": stage,
+                "to_stage": Stage.MQL,
+                "actor_type": actor.kind,
+                "actor_id": actor.user.pk if actor.user else None,
+                "reason": _promote_reason(old, new, threshold),
+                "created_at": now,
+            }
+        )
+        by_stage.setdefault(stage, []).append(pk)
+    fields = ["stage", "stage_changed_at", "updated_at"]
+    if connection.vendor == "postgresql":
+        copy_update(moves, model=Lead, fields=fields)
+    else:
+        copy_update([Lead(**m) for m in moves], model=Lead, fields=fields)
+    bulk_insert(changes, model=StageChange)
+    for stage, ids in by_stage.items():
+        events.emit(events.LEAD_STAGE_CHANGED, lead_ids=ids, from_stage=stage, to_stage=Stage.MQL)
+    return [m["id"] for m in moves]
