@@ -56,7 +56,7 @@ def make_rows(start: int, n: int, rnd: random.Random) -> list[dict]:
                 "email": f"lead{i}@{company}.example.com",
                 "first_name": f"First{i}",
                 "last_name": f"Last{i}",
-                "phone": f"+33 6 {rnd.randint(10, 99)} {rnd.randint(10, 99)} {rnd.randint(10, 99)} {rnd.randint(10, 99)}",
+                "phone": "+33 6 " + " ".join(str(rnd.randint(10, 99)) for _ in range(4)),
                 "job_title": rnd.choice(["CTO", "Head of Marketing", "Buyer", "CEO", "Engineer"]),
                 "company": company.title(),
                 "industry": rnd.choice(INDUSTRIES),
@@ -123,8 +123,23 @@ def main() -> None:
     assert resp.json()["updated"] == args.batch_size
 
     # Raw COPY of the same rows into a bare table, same run, same database.
-    cols = ["email", "first_name", "last_name", "phone", "job_title", "company", "industry", "company_size",
-            "country", "city", "source", "utm_source", "utm_medium", "utm_campaign", "properties"]
+    cols = [
+        "email",
+        "first_name",
+        "last_name",
+        "phone",
+        "job_title",
+        "company",
+        "industry",
+        "company_size",
+        "country",
+        "city",
+        "source",
+        "utm_source",
+        "utm_medium",
+        "utm_campaign",
+        "properties",
+    ]
     with connection.cursor() as cur:
         cur.execute("DROP TABLE IF EXISTS bench_raw_leads")
         cur.execute(

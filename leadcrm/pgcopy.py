@@ -127,9 +127,7 @@ def copy_update(objs: list[models.Model], *, model: type[models.Model], fields: 
     cols = ", ".join(q(f.column) for f in chosen)
     temp = _temp_name("upd", table, cols)
     with connection.cursor() as cur:
-        cur.execute(
-            f"CREATE TEMP TABLE IF NOT EXISTS {temp} AS SELECT {cols} FROM {table} WITH NO DATA"
-        )
+        cur.execute(f"CREATE TEMP TABLE IF NOT EXISTS {temp} AS SELECT {cols} FROM {table} WITH NO DATA")
         cur.execute(f"TRUNCATE {temp}")
         cur.cursor.copy_expert(f"COPY {temp} ({cols}) FROM STDIN WITH (FORMAT csv)", buf)
         sets = ", ".join(f"{q(f.column)} = t.{q(f.column)}" for f in chosen[1:])

@@ -164,7 +164,7 @@ class LeadDetail(APIView):
         lead = visible_lead(request, pk)
         if not selectors.user_may_edit_lead(request.user):
             raise PermissionDenied("Your role cannot edit leads.")
-        if "stage" in request.data:
+        if isinstance(request.data, dict) and "stage" in request.data:
             return Response(
                 {"stage": ["The stage changes only through /transition/."]}, status=status.HTTP_400_BAD_REQUEST
             )
@@ -204,9 +204,10 @@ class LeadBulk(APIView):
                 good.append((index, clean))
         owner_ids = {clean["owner"] for _, clean in good if clean.get("owner")}
         known = set(User.objects.filter(pk__in=owner_ids, is_active=True).values_list("pk", flat=True))
-        for index, clean in [g for g in good if g[1].get("owner") and g[1]["owner"] not in known]:
-            errors[index] = {"owner": ["Unknown or inactive user."]}
-        good = [g for g in good if g[0] not in errors]
+        for index, clean in good:
+            if clean.get("owner") and clean["owner"] not in known:
+                errors[index] = {"owner": ["Unknown or inactive user."]}
+        good = [(index, clean) for index, clean in good if index not in errors]
         results = services.leads_bulk_upsert(rows=good, actor=actor_of(request), history=is_admin) if good else []
         by_index = {r.index: {"index": r.index, "status": r.status, "id": r.id} for r in results}
         by_index.update({i: {"index": i, "status": "error", "id": None, "errors": e} for i, e in errors.items()})

@@ -43,11 +43,27 @@ def _country_index() -> dict[str, str]:
         index[c.alpha_3.lower()] = c.alpha_2
     # Everyday names the standard spells otherwise.
     extra = {
-        "usa": "US", "united states of america": "US", "etats unis": "US", "uk": "GB",
-        "great britain": "GB", "england": "GB", "royaume uni": "GB", "grande bretagne": "GB",
-        "russia": "RU", "russie": "RU", "south korea": "KR", "coree du sud": "KR",
-        "holland": "NL", "pays bas": "NL", "czech republic": "CZ", "republique tcheque": "CZ",
-        "vietnam": "VN", "iran": "IR", "syria": "SY", "ivory coast": "CI", "cote d ivoire": "CI",
+        "usa": "US",
+        "united states of america": "US",
+        "etats unis": "US",
+        "uk": "GB",
+        "great britain": "GB",
+        "england": "GB",
+        "royaume uni": "GB",
+        "grande bretagne": "GB",
+        "russia": "RU",
+        "russie": "RU",
+        "south korea": "KR",
+        "coree du sud": "KR",
+        "holland": "NL",
+        "pays bas": "NL",
+        "czech republic": "CZ",
+        "republique tcheque": "CZ",
+        "vietnam": "VN",
+        "iran": "IR",
+        "syria": "SY",
+        "ivory coast": "CI",
+        "cote d ivoire": "CI",
     }
     index.update(extra)
     return index
