@@ -203,7 +203,11 @@ CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
-CELERY_BEAT_SCHEDULE: dict = {}
+CELERY_BEAT_SCHEDULE: dict = {
+    # Routing: what is due (SLA clocks, partner deadlines) lives in the database; these find it.
+    "routing-sla-check": {"task": "routing.tasks.sla_check", "schedule": 60.0},
+    "routing-partner-offers-expire": {"task": "routing.tasks.partner_offers_expire", "schedule": 120.0},
+}
 
 # --- Domain settings --------------------------------------------------------------------
 # Until a scoring rule set defines its own, the MQL threshold comes from here.
