@@ -25,9 +25,13 @@ LEAD_SCORE_CHANGED = "lead.score_changed"
 
 # event -> Celery tasks (dotted paths) that react, in order.
 REACTIONS: dict[str, tuple[str, ...]] = {
-    LEAD_CREATED: ("routing.tasks.leads_route_on_capture",),
-    LEAD_UPDATED: (),
-    LEAD_ACTIVITY_RECORDED: ("leads.tasks.lead_activity_refresh", "routing.tasks.sla_first_touch"),
+    LEAD_CREATED: ("scoring.tasks.leads_rescore", "routing.tasks.leads_route_on_capture"),
+    LEAD_UPDATED: ("scoring.tasks.leads_rescore",),
+    LEAD_ACTIVITY_RECORDED: (
+        "leads.tasks.lead_activity_refresh",
+        "scoring.tasks.leads_rescore",
+        "routing.tasks.sla_first_touch",
+    ),
     LEAD_STAGE_CHANGED: ("routing.tasks.leads_route_on_stage", "routing.tasks.sla_first_touch"),
     LEAD_ASSIGNED: ("routing.tasks.sla_clocks_sync",),
     LEAD_SCORE_CHANGED: (),

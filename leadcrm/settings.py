@@ -8,6 +8,7 @@ CELERY_BROKER_URL, SECRET_KEY, ALLOWED_HOSTS, EMAIL_URL.
 from pathlib import Path
 
 import environ
+from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -207,6 +208,12 @@ CELERY_BEAT_SCHEDULE: dict = {
     # Routing: what is due (SLA clocks, partner deadlines) lives in the database; these find it.
     "routing-sla-check": {"task": "routing.tasks.sla_check", "schedule": 60.0},
     "routing-partner-offers-expire": {"task": "routing.tasks.partner_offers_expire", "schedule": 120.0},
+    # Engagement decays without events: bring the scores down every night.
+    "scoring-decay-nightly": {"task": "scoring.tasks.scores_decay", "schedule": crontab(hour=2, minute=15)},
+    "scoring-predictive-retrain-weekly": {
+        "task": "scoring.tasks.predictive_train",
+        "schedule": crontab(hour=3, minute=30, day_of_week=0),
+    },
 }
 
 # --- Domain settings --------------------------------------------------------------------
@@ -220,6 +227,6 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
 }
-# Dotted path of a function returning the active MQL threshold (the scoring app's); unset
-# → LEADCRM_MQL_THRESHOLD.
-LEADCRM_MQL_THRESHOLD_SELECTOR = env.str("LEADCRM_MQL_THRESHOLD_SELECTOR", default="")
+# Dotted path of a function returning the active MQL threshold: the scoring app's, which
+# falls back on LEADCRM_MQL_THRESHOLD while no rule set is active.
+LEADCRM_MQL_THRESHOLD_SELECTOR = env.str("LEADCRM_MQL_THRESHOLD_SELECTOR", default="scoring.selectors.mql_threshold")

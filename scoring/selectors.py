@@ -1,0 +1,69 @@
+"""Reads on scoring: rule sets, the active one as engine values, the MQL threshold, models."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db.models import QuerySet
+
+from scoring import engine
+from scoring.models import DEFAULT_GROUP, PredictiveModel, RuleSet
+
+
+def rulesets(*, group: str | None = None) -> QuerySet[RuleSet]:
+    qs = RuleSet.objects.prefetch_related("fit_rules", "engagement_rules")
+    return qs.filter(group=group) if group else qs
+
+
+def active_ruleset(*, group: str = DEFAULT_GROUP) -> RuleSet | None:
+    return rulesets(group=group).filter(is_active=True).first()
+
+
+def active_rulesets() -> list[RuleSet]:
+    return list(rulesets().filter(is_active=True))
+
+
+def ruleset_spec(ruleset: RuleSet) -> engine.RuleSet:
+    """The rule set as the engine's plain values (rules prefetched: no query per rule)."""
+    return engine.RuleSet(
+        id=ruleset.pk,
+        fit_rules=tuple(
+            engine.FitRule(
+                id=r.pk, name=r.name or str(r), field=r.field, operator=r.operator, value=r.value, points=r.points
+            )
+            for r in ruleset.fit_rules.all()
+        ),
+        engagement_rules=tuple(
+            engine.EngagementRule(
+                id=r.pk,
+                name=r.name or str(r),
+                event_type=r.event_type,
+                points=r.points,
+                url_pattern=r.url_pattern,
+                property_key=r.property_key,
+                property_value=r.property_value,
+                cap=r.cap,
+                cap_period_days=r.cap_period_days,
+                half_life_days=r.half_life_days,
+            )
+            for r in ruleset.engagement_rules.all()
+        ),
+        mql_threshold=ruleset.mql_threshold,
+        grade_a_min=ruleset.grade_a_min,
+        grade_b_min=ruleset.grade_b_min,
+        grade_c_min=ruleset.grade_c_min,
+    )
+
+
+def mql_threshold() -> int:
+    """The active default rule set's MQL threshold; settings.LEADCRM_MQL_THRESHOLD until a
+    rule set is active. Named by settings.LEADCRM_MQL_THRESHOLD_SELECTOR for the leads app."""
+    value = RuleSet.objects.filter(group=DEFAULT_GROUP, is_active=True).values_list("mql_threshold", flat=True).first()
+    return settings.LEADCRM_MQL_THRESHOLD if value is None else value
+
+
+def predictive_model_active() -> PredictiveModel | None:
+    return PredictiveModel.objects.filter(is_active=True).order_by("-version").first()
+
+
+def predictive_models() -> QuerySet[PredictiveModel]:
+    return PredictiveModel.objects.defer("blob")

@@ -1,0 +1,615 @@
+"""Every write on scoring: rule sets and their rules (validated), activation, rescoring
+(one lead's events or every lead, streamed), backtests and the predictive model.
+
+Scores land on the leads through `leads.services.lead_scores_set`, which owns the lead's
+audit trail (ScoreChange), the `lead.score_changed` event and the promotion to MQL.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+from django.db import connection, transaction
+from django.db.models import Max
+from django.utils import timezone
+
+from leadcrm.errors import ServiceError
+from leads import services as lead_services
+from leads.models import CLOSED_STAGES, Lead, Stage, TouchpointType
+from leads.services import Actor, ScoreUpdate
+from scoring import engine, predictive, selectors
+from scoring.models import DEFAULT_GROUP, EngagementRule, FitRule, Operator, PredictiveModel, RuleSet
+
+# Lead fields a fit rule may test (besides `properties.<key>`).
+FIT_FIELDS = (
+    "email",
+    "first_name",
+    "last_name",
+    "phone",
+    "job_title",
+    "company_name",
+    "company_domain",
+    "industry",
+    "company_size",
+    "country",
+    "city",
+    "source",
+    "utm_source",
+    "utm_medium",
+    "utm_campaign",
+    "utm_term",
+    "utm_content",
+    "consent_status",
+)
+EVENT_TYPES = tuple(TouchpointType.values)
+CHUNK = 20_000
+RULESET_FIELDS = ("name", "description", "mql_threshold", "grade_a_min", "grade_b_min", "grade_c_min")
+FIT_RULE_FIELDS = ("name", "field", "operator", "value", "points")
+ENGAGEMENT_RULE_FIELDS = (
+    "name",
+    "event_type",
+    "url_pattern",
+    "property_key",
+    "property_value",
+    "points",
+    "cap",
+    "cap_period_days",
+    "half_life_days",
+)
+
+
+# --- validation ---------------------------------------------------------------------------
+
+
+def _int_in(value, low: int, high: int) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and low <= value <= high
+
+
+def validate_fit_rule(data: dict) -> dict[str, list[str]]:
+    """Field errors of one fit rule (empty when valid)."""
+    errors: dict[str, list[str]] = {}
+    name = data.get("field") or ""
+    if not name:
+        errors["field"] = ["This field is required."]
+    elif name.startswith("properties."):
+        if not name[len("properties.") :].strip():
+            errors["field"] = ["Name the custom field: properties.<key>."]
+    elif name not in FIT_FIELDS:
+        errors["field"] = [f"Unknown field {name!r}. Use one of {', '.join(FIT_FIELDS)} or properties.<key>."]
+    op, value = data.get("operator"), data.get("value")
+    if op not in Operator.values:
+        errors["operator"] = [f"Unknown operator {op!r}. Use one of {', '.join(Operator.values)}."]
+    elif op == Operator.IN and not (isinstance(value, list) and value):
+        errors["value"] = ["`in` needs a non-empty list of values."]
+    elif op in (Operator.EQUALS, Operator.CONTAINS) and (value in (None, "") or isinstance(value, (list, dict))):
+        errors["value"] = [f"`{op}` needs one value (a string, number or boolean)."]
+    elif op == Operator.RANGE:
+        if not isinstance(value, dict) or not ({"min", "max"} & set(value)) or set(value) - {"min", "max"}:
+            errors["value"] = ['`range` needs {"min": number, "max": number} (either may be left out).']
+        elif any(v is not None and engine._number(v) is None for v in value.values()):
+            errors["value"] = ["`range` bounds must be numbers."]
+        elif value.get("min") is not None and value.get("max") is not None and value["min"] > value["max"]:
+            errors["value"] = ["`range` min is above max."]
+    if not _int_in(data.get("points"), -100, 100):
+        errors["points"] = ["Points must be an integer between -100 and 100."]
+    return errors
+
+
+def validate_engagement_rule(data: dict) -> dict[str, list[str]]:
+    errors: dict[str, list[str]] = {}
+    if data.get("event_type") not in EVENT_TYPES:
+        errors["event_type"] = [f"Unknown event type {data.get('event_type')!r}. Use one of {', '.join(EVENT_TYPES)}."]
+    pattern = data.get("url_pattern") or ""
+    if pattern:
+        try:
+            re.compile(pattern)
+        except re.error as exc:
+            errors["url_pattern"] = [f"Not a valid regular expression: {exc}."]
+    if data.get("property_value") not in (None, "") and not data.get("property_key"):
+        errors["property_key"] = ["A property condition needs the property's key."]
+    if not _int_in(data.get("points"), -100, 100):
+        errors["points"] = ["Points must be an integer between -100 and 100."]
+    if data.get("cap") is not None and not _int_in(data.get("cap"), 1, 1000):
+        errors["cap"] = ["The cap must be an integer between 1 and 1000 points."]
+    if data.get("cap_period_days") is not None:
+        if not _int_in(data.get("cap_period_days"), 1, 3650):
+            errors["cap_period_days"] = ["The period must be between 1 and 3650 days."]
+        elif data.get("cap") is None:
+            errors["cap_period_days"] = ["A period needs a cap."]
+    hl = data.get("half_life_days")
+    if hl is not None and (isinstance(hl, bool) or not isinstance(hl, (int, float)) or not 0 < hl <= 3650):
+        errors["half_life_days"] = ["The half-life must be a number of days between 0 and 3650."]
+    return errors
+
+
+def _validate_ruleset(data: dict) -> dict[str, list[str]]:
+    errors: dict[str, list[str]] = {}
+    for name in ("mql_threshold", "grade_a_min", "grade_b_min", "grade_c_min"):
+        if name in data and not _int_in(data[name], 0, 100):
+            errors[name] = ["An integer between 0 and 100."]
+    if not errors and {"grade_a_min", "grade_b_min", "grade_c_min"} & set(data):
+        a, b, c = (data.get(k, d) for k, d in (("grade_a_min", 75), ("grade_b_min", 50), ("grade_c_min", 25)))
+        if not a >= b >= c:
+            errors["grade_a_min"] = ["Grade bands must be ordered: A ≥ B ≥ C."]
+    group = data.get("group", DEFAULT_GROUP)
+    if not isinstance(group, str) or not re.fullmatch(r"[-a-zA-Z0-9_]{1,50}", group):
+        errors["group"] = ["A short slug (letters, digits, - and _)."]
+    for kind, check in (("fit_rules", validate_fit_rule), ("engagement_rules", validate_engagement_rule)):
+        rules = data.get(kind) or []
+        if not isinstance(rules, list):
+            errors[kind] = ["A list of rules."]
+            continue
+        for i, rule in enumerate(rules):
+            if not isinstance(rule, dict):
+                errors[f"{kind}[{i}]"] = ["A rule object."]
+                continue
+            for name, messages in check(rule).items():
+                errors[f"{kind}[{i}].{name}"] = messages
+    return errors
+
+
+def _pick(data: dict, names: tuple[str, ...]) -> dict:
+    return {k: data[k] for k in names if k in data}
+
+
+def _engagement_defaults(data: dict) -> dict:
+    out = _pick(data, ENGAGEMENT_RULE_FIELDS)
+    out.setdefault("url_pattern", "")
+    out.setdefault("property_key", "")
+    out["url_pattern"] = out["url_pattern"] or ""
+    out["property_key"] = out["property_key"] or ""
+    return out
+
+
+# --- rule sets ----------------------------------------------------------------------------
+
+
+def ruleset_create(*, data: dict, actor: Actor) -> RuleSet:
+    """A new (inactive) version in its score group, with its rules. Bad rules → 400."""
+    errors = _validate_ruleset(data)
+    if errors:
+        raise ServiceError(errors)
+    group = data.get("group") or DEFAULT_GROUP
+    with transaction.atomic():
+        # Serialise version numbering within a group.
+        list(RuleSet.objects.select_for_update().filter(group=group).values_list("pk"))
+        version = (RuleSet.objects.filter(group=group).aggregate(v=Max("version"))["v"] or 0) + 1
+        ruleset = RuleSet.objects.create(
+            group=group, version=version, created_by=actor.user, **_pick(data, RULESET_FIELDS)
+        )
+        FitRule.objects.bulk_create(
+            [FitRule(ruleset=ruleset, **_pick(r, FIT_RULE_FIELDS)) for r in data.get("fit_rules") or []]
+        )
+        EngagementRule.objects.bulk_create(
+            [EngagementRule(ruleset=ruleset, **_engagement_defaults(r)) for r in data.get("engagement_rules") or []]
+        )
+    return ruleset
+
+
+def ruleset_copy(*, ruleset_id: int, actor: Actor, name: str = "") -> RuleSet:
+    """A new draft version with the same thresholds and rules, to edit before activating."""
+    src = selectors.rulesets().get(pk=ruleset_id)
+    data = {
+        "group": src.group,
+        **{k: getattr(src, k) for k in RULESET_FIELDS},
+        "fit_rules": [{k: getattr(r, k) for k in FIT_RULE_FIELDS} for r in src.fit_rules.all()],
+        "engagement_rules": [{k: getattr(r, k) for k in ENGAGEMENT_RULE_FIELDS} for r in src.engagement_rules.all()],
+    }
+    data["name"] = name or f"Copy of v{src.version}" + (f" ({src.name})" if src.name else "")
+    return ruleset_create(data=data, actor=actor)
+
+
+def _rescore_if_active(ruleset: RuleSet) -> None:
+    if ruleset.is_active:
+        group = ruleset.group
+        transaction.on_commit(lambda: _enqueue_rescore_all(group))
+
+
+def _enqueue_rescore_all(group: str) -> None:
+    from scoring import tasks
+
+    tasks.leads_rescore_all.delay(group=group)
+
+
+def ruleset_update(*, ruleset_id: int, data: dict, actor: Actor) -> RuleSet:
+    """Thresholds, grade bands, name. Editing the active set rescores everyone."""
+    with transaction.atomic():
+        ruleset = RuleSet.objects.select_for_update().get(pk=ruleset_id)
+        merged = {k: getattr(ruleset, k) for k in ("grade_a_min", "grade_b_min", "grade_c_min")}
+        merged.update(_pick(data, RULESET_FIELDS))
+        errors = _validate_ruleset({**merged, "group": ruleset.group})
+        if errors:
+            raise ServiceError(errors)
+        for k, v in _pick(data, RULESET_FIELDS).items():
+            setattr(ruleset, k, v)
+        ruleset.save()
+        _rescore_if_active(ruleset)
+    return ruleset
+
+
+def ruleset_activate(*, ruleset_id: int, actor: Actor) -> RuleSet:
+    """Make this version the active one of its group (the previous one is kept, inactive)
+    and rescore every lead in the background once committed."""
+    with transaction.atomic():
+        ruleset = RuleSet.objects.select_for_update().get(pk=ruleset_id)
+        RuleSet.objects.filter(group=ruleset.group, is_active=True).exclude(pk=ruleset.pk).update(is_active=False)
+        ruleset.is_active, ruleset.activated_at = True, timezone.now()
+        ruleset.save(update_fields=["is_active", "activated_at"])
+        _rescore_if_active(ruleset)
+    return ruleset
+
+
+def rule_create(*, ruleset_id: int, kind: str, data: dict, actor: Actor) -> FitRule | EngagementRule:
+    """Add a fit or engagement rule (`kind`: "fit" / "engagement") to a rule set."""
+    model, check, pick = _rule_kind(kind)
+    errors = check(data)
+    if errors:
+        raise ServiceError(errors)
+    with transaction.atomic():
+        ruleset = RuleSet.objects.select_for_update().get(pk=ruleset_id)
+        rule = model.objects.create(ruleset=ruleset, **pick(data))
+        _rescore_if_active(ruleset)
+    return rule
+
+
+def rule_update(*, kind: str, rule_id: int, data: dict, actor: Actor) -> FitRule | EngagementRule:
+    model, check, pick = _rule_kind(kind)
+    with transaction.atomic():
+        rule = model.objects.select_for_update().select_related("ruleset").get(pk=rule_id)
+        names = FIT_RULE_FIELDS if model is FitRule else ENGAGEMENT_RULE_FIELDS
+        merged = {**{k: getattr(rule, k) for k in names}, **_pick(data, names)}
+        errors = check(merged)
+        if errors:
+            raise ServiceError(errors)
+        for k, v in pick(merged).items():
+            setattr(rule, k, v)
+        rule.save()
+        _rescore_if_active(rule.ruleset)
+    return rule
+
+
+def rule_delete(*, kind: str, rule_id: int, actor: Actor) -> None:
+    model, _, _ = _rule_kind(kind)
+    with transaction.atomic():
+        rule = model.objects.select_related("ruleset").get(pk=rule_id)
+        rule.delete()
+        _rescore_if_active(rule.ruleset)
+
+
+def _rule_kind(kind: str) -> tuple[type, Callable, Callable]:
+    if kind == "fit":
+        return FitRule, validate_fit_rule, lambda d: _pick(d, FIT_RULE_FIELDS)
+    if kind == "engagement":
+        return EngagementRule, validate_engagement_rule, _engagement_defaults
+    raise ServiceError({"kind": ["`fit` or `engagement`."]})
+
+
+# --- streaming leads with their events ----------------------------------------------------
+
+LEAD_COLS = ("id", "stage", "score", "fit_score", "engagement_score", "grade", "conversion_probability")
+
+
+@dataclass(frozen=True)
+class _Needs:
+    fields: tuple[str, ...]
+    properties: bool
+    event_types: tuple[str, ...] | None  # None: every type
+    url: bool
+    event_properties: bool
+
+
+def _needs_for(rules: list[engine.RuleSet], *, model: bool) -> _Needs:
+    fit = [r for rs in rules for r in rs.fit_rules]
+    eng = [r for rs in rules for r in rs.engagement_rules]
+    fields = {r.field for r in fit if not r.field.startswith("properties.")}
+    if model:
+        fields |= set(predictive.CATEGORICAL_FIELDS) | {"company_size"}
+    return _Needs(
+        fields=tuple(sorted(fields)),
+        properties=model or any(r.field.startswith("properties.") for r in fit),
+        event_types=None if model else tuple(sorted({r.event_type for r in eng})),
+        url=any(r.url_pattern for r in eng),
+        event_properties=model or any(r.property_key for r in eng),
+    )
+
+
+def _epoch(column: str) -> str:
+    if connection.vendor == "postgresql":
+        return f"EXTRACT(EPOCH FROM {column})::float8"
+    return f"CAST(strftime('%%s', {column}) AS REAL)"
+
+
+def _json(value):
+    return json.loads(value) if isinstance(value, str) else (value or {})
+
+
+def _stream(
+    needs: _Needs,
+    *,
+    where: str = "",
+    params: tuple = (),
+    lead_ids: list[int] | None = None,
+    extra_cols: tuple[str, ...] = (),
+    chunk_size: int = CHUNK,
+) -> Iterator[list[tuple[tuple, engine.LeadFacts, list[tuple]]]]:
+    """Leads in id order, `chunk_size` at a time, each with its events: two queries per
+    chunk whatever its size, memory bounded by the chunk (a server never holds all leads).
+    Yields [(lead row (LEAD_COLS + extra_cols), LeadFacts, events)]. An event is a tuple
+    (type, occurred_at epoch, url, properties, lead_id)."""
+    q = connection.ops.quote_name
+    lead_cols = LEAD_COLS + extra_cols
+    cols = [q(c) if c != "closed_at" else _epoch(q(c)) for c in lead_cols]
+    cols += [q(f) for f in needs.fields] + ([q("properties")] if needs.properties else [])
+    n_fixed, n_fields = len(lead_cols), len(needs.fields)
+    ev_cols = ", ".join(
+        [
+            q("type"),
+            _epoch(q("occurred_at")),
+            q("url") if needs.url else "''",
+            q("properties") if needs.event_properties else "NULL",
+            q("lead_id"),
+        ]
+    )
+    type_filter, type_params = "", ()
+    if needs.event_types is not None:
+        if not needs.event_types:
+            type_filter = " AND 1 = 0"
+        else:
+            type_filter = f" AND {q('type')} IN ({', '.join(['%s'] * len(needs.event_types))})"
+            type_params = needs.event_types
+    pending = sorted(set(lead_ids)) if lead_ids is not None else None
+    last = 0
+    with connection.cursor() as cur:
+        while True:
+            if pending is not None:
+                batch, pending = pending[:chunk_size], pending[chunk_size:]
+                if not batch:
+                    return
+                cond, cond_params = f"id IN ({', '.join(['%s'] * len(batch))})", tuple(batch)
+            else:
+                cond, cond_params = "id > %s", (last,)
+            sql = f"SELECT {', '.join(cols)} FROM leads_lead WHERE {cond}"
+            if where:
+                sql += f" AND ({where})"
+            sql += " ORDER BY id"
+            if pending is None:
+                sql += f" LIMIT {int(chunk_size)}"
+            cur.execute(sql, cond_params + tuple(params))
+            rows = cur.fetchall()
+            if not rows:
+                return
+            first_id, last = rows[0][0], rows[-1][0]
+            by_lead: dict[int, list[tuple]] = {}
+            if needs.event_types is None or needs.event_types:
+                if pending is None and not where:
+                    ev_cond, ev_params = "lead_id >= %s AND lead_id <= %s", (first_id, last)
+                else:
+                    ids = [r[0] for r in rows]
+                    ev_cond, ev_params = f"lead_id IN ({', '.join(['%s'] * len(ids))})", tuple(ids)
+                cur.execute(
+                    f"SELECT {ev_cols} FROM leads_touchpoint WHERE {ev_cond}{type_filter}", ev_params + type_params
+                )
+                for ev in cur.fetchall():
+                    if needs.event_properties and isinstance(ev[3], str):
+                        ev = (ev[0], ev[1], ev[2], _json(ev[3]), ev[4])
+                    lst = by_lead.get(ev[4])
+                    if lst is None:
+                        by_lead[ev[4]] = [ev]
+                    else:
+                        lst.append(ev)
+            out = []
+            for row in rows:
+                facts = engine.LeadFacts(
+                    id=row[0],
+                    fields=dict(zip(needs.fields, row[n_fixed : n_fixed + n_fields], strict=True)),
+                    properties=_json(row[-1]) if needs.properties else {},
+                )
+                out.append((row, facts, by_lead.get(row[0], [])))
+            yield out
+            if pending is None and len(rows) < chunk_size:
+                return
+
+
+# --- rescoring ----------------------------------------------------------------------------
+
+
+@dataclass
+class RescoreStats:
+    leads: int = 0
+    changed: int = 0
+    promoted: int = 0
+    seconds: float = 0.0
+
+
+def _model_or_none():
+    record = selectors.predictive_model_active()
+    return predictive.loads(record.blob) if record is not None else None
+
+
+def _rescore(
+    *,
+    lead_ids: list[int] | None,
+    where: str = "",
+    params: tuple = (),
+    now: dt.datetime | None = None,
+    chunk_size: int = CHUNK,
+    progress: Callable[[int], None] | None = None,
+) -> RescoreStats:
+    started = time.perf_counter()
+    stats = RescoreStats()
+    ruleset = selectors.active_ruleset()
+    if ruleset is None:
+        return stats  # no active rule set: scores stay as they are
+    spec = selectors.ruleset_spec(ruleset)
+    compiled = engine.compile_ruleset(spec)
+    model = _model_or_none()
+    needs = _needs_for([spec], model=model is not None)
+    now_ts = (now or timezone.now()).timestamp()
+    actor = Actor.automation()
+    for chunk in _stream(needs, where=where, params=params, lead_ids=lead_ids, chunk_size=chunk_size):
+        probabilities: list[float | None] = [None] * len(chunk)
+        if model is not None:
+            open_at = [i for i, (row, _, _) in enumerate(chunk) if row[1] not in CLOSED_STAGES]
+            preds = predictive.predict(model, [predictive.features(chunk[i][1], chunk[i][2], now_ts) for i in open_at])
+            for i, p in zip(open_at, preds, strict=True):
+                probabilities[i] = p
+        updates = []
+        for (row, facts, evs), probability in zip(chunk, probabilities, strict=True):
+            s = engine.score_lead(compiled, facts, evs, now_ts)
+            if model is not None and row[1] in CLOSED_STAGES:
+                probability = row[6]  # closed: the outcome is known, keep the last estimate
+            same = (s.total, s.fit, s.engagement, s.grade) == row[2:6]
+            if same and (model is None or probability == row[6]):
+                continue
+            updates.append(
+                ScoreUpdate(
+                    lead_id=row[0],
+                    score=s.total,
+                    fit_score=s.fit,
+                    engagement_score=s.engagement,
+                    grade=s.grade,
+                    reasons=s.reasons,
+                    conversion_probability=probability,
+                )
+            )
+        result = lead_services.lead_scores_set(
+            updates=updates, actor=actor, mql_threshold=spec.mql_threshold, with_probability=model is not None
+        )
+        stats.leads += len(chunk)
+        stats.changed += len(result.changed)
+        stats.promoted += len(result.promoted)
+        if progress is not None:
+            progress(len(chunk))
+    stats.seconds = time.perf_counter() - started
+    return stats
+
+
+def leads_rescore(*, lead_ids: list[int], now: dt.datetime | None = None) -> RescoreStats:
+    """Rescore these leads from their facts and events (after an event or a change):
+    idempotent, a few queries for any number of ids."""
+    ids = sorted({int(i) for i in lead_ids})
+    if not ids:
+        return RescoreStats()
+    return _rescore(lead_ids=ids, now=now)
+
+
+def leads_rescore_all(
+    *,
+    now: dt.datetime | None = None,
+    chunk_size: int = CHUNK,
+    progress: Callable[[int], None] | None = None,
+    engaged_only: bool = False,
+) -> RescoreStats:
+    """Every lead (or, for the nightly decay, those with engagement points), set-based and
+    streamed: per chunk two reads, one locked compare, one COPY update and one COPY insert of
+    the changes; memory flat in the number of leads."""
+    where = "engagement_score > 0" if engaged_only else ""
+    return _rescore(lead_ids=None, where=where, now=now, chunk_size=chunk_size, progress=progress)
+
+
+def leads_to_rescore() -> int:
+    return Lead.objects.count()
+
+
+# --- backtest -----------------------------------------------------------------------------
+
+
+def ruleset_backtest(*, ruleset_id: int, chunk_size: int = CHUNK) -> dict:
+    """Score the closed history with this version (each lead as of when it closed, with the
+    events it had then) and compare with the outcomes: won (WO) vs lost / disqualified.
+    Reads only; the leads keep their scores."""
+    ruleset = selectors.rulesets().get(pk=ruleset_id)
+    spec = selectors.ruleset_spec(ruleset)
+    compiled = engine.compile_ruleset(spec)
+    needs = _needs_for([spec], model=False)
+    closed = tuple(CLOSED_STAGES)
+    where = f"stage IN ({', '.join(['%s'] * len(closed))})"
+    scores, labels = [], []
+    for chunk in _stream(needs, where=where, params=closed, extra_cols=("closed_at",), chunk_size=chunk_size):
+        for row, facts, evs in chunk:
+            at = row[len(LEAD_COLS)] or time.time()
+            scores.append(engine.score_lead(compiled, facts, evs, at).total)
+            labels.append(1 if row[1] == Stage.WO else 0)
+    value = engine.auc(scores, labels)
+    return {
+        "ruleset": ruleset.pk,
+        "version": ruleset.version,
+        "group": ruleset.group,
+        "leads": len(scores),
+        "won": sum(labels),
+        "auc": None if value is None else round(value, 4),
+        "bands": engine.conversion_by_band(scores, labels),
+    }
+
+
+# --- predictive ---------------------------------------------------------------------------
+
+
+def predictive_train(*, actor: Actor, test_size: float = 0.25, seed: int = 0, fill: bool = True) -> PredictiveModel:
+    """Train on the closed history (WO = 1, LOST / DISQUALIFIED = 0), store the model as a
+    new version (the only active one) and fill `conversion_probability` of open leads."""
+    needs = _needs_for([], model=True)
+    closed = tuple(s.value for s in (Stage.WO, Stage.LOST, Stage.DISQUALIFIED))
+    where = f"stage IN ({', '.join(['%s'] * len(closed))})"
+    rows, labels = [], []
+    for chunk in _stream(needs, where=where, params=closed, extra_cols=("closed_at",)):
+        for row, facts, evs in chunk:
+            at = row[len(LEAD_COLS)] or time.time()
+            rows.append(predictive.features(facts, evs, at))
+            labels.append(1 if row[1] == Stage.WO else 0)
+    try:
+        trained = predictive.train(rows, labels, test_size=test_size, seed=seed)
+    except ValueError as exc:
+        raise ServiceError({"history": [str(exc)]}) from exc
+    with transaction.atomic():
+        version = (PredictiveModel.objects.aggregate(v=Max("version"))["v"] or 0) + 1
+        PredictiveModel.objects.filter(is_active=True).update(is_active=False)
+        record = PredictiveModel.objects.create(
+            version=version,
+            algorithm=predictive.ALGORITHM,
+            is_active=True,
+            auc=trained["auc"],
+            n_train=trained["n_train"],
+            n_test=trained["n_test"],
+            positives=trained["positives"],
+            calibration=trained["calibration"],
+            top_features=trained["top_features"],
+            blob=predictive.dumps(trained["model"]),
+            trained_by=actor.user,
+        )
+    if fill:
+        leads_predict_open(model=trained["model"])
+    return record
+
+
+def leads_predict_open(*, model=None, chunk_size: int = CHUNK) -> int:
+    """Fill `conversion_probability` of every open lead with the active model (streamed)."""
+    model = model if model is not None else _model_or_none()
+    if model is None:
+        return 0
+    needs = _needs_for([], model=True)
+    open_stages = tuple(s for s in Stage.values if s not in CLOSED_STAGES)
+    where = f"stage IN ({', '.join(['%s'] * len(open_stages))})"
+    now_ts, written = time.time(), 0
+    for chunk in _stream(needs, where=where, params=open_stages, chunk_size=chunk_size):
+        preds = predictive.predict(model, [predictive.features(f, evs, now_ts) for _, f, evs in chunk])
+        updates = [
+            ScoreUpdate(
+                lead_id=row[0],
+                score=row[2],
+                fit_score=row[3],
+                engagement_score=row[4],
+                grade=row[5],
+                conversion_probability=p,
+            )
+            for (row, _, _), p in zip(chunk, preds, strict=True)
+            if row[6] is None or abs(row[6] - p) > 1e-4
+        ]
+        lead_services.lead_scores_set(updates=updates, actor=Actor.automation(), with_probability=True)
+        written += len(updates)
+    return written
