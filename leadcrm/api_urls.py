@@ -4,6 +4,7 @@ from django.urls import path
 
 from accounts import api as accounts_api
 from leads import api as leads_api
+from scoring import api as scoring_api
 
 urlpatterns = [
     path("leads/", leads_api.LeadListCreate.as_view(), name="lead-list"),
@@ -19,4 +20,13 @@ urlpatterns = [
     path("users/<int:pk>/", accounts_api.UserDetail.as_view(), name="user-detail"),
     path("teams/", accounts_api.TeamListCreate.as_view(), name="team-list"),
     path("teams/<int:pk>/", accounts_api.TeamDetail.as_view(), name="team-detail"),
+    path("scoring/rulesets/", scoring_api.RuleSetListCreate.as_view(), name="scoring-ruleset-list"),
+    path("scoring/rulesets/<int:pk>/", scoring_api.RuleSetDetail.as_view(), name="scoring-ruleset-detail"),
+    path("scoring/rulesets/<int:pk>/activate/", scoring_api.RuleSetActivate.as_view(), name="scoring-ruleset-activate"),
+    path("scoring/rulesets/<int:pk>/copy/", scoring_api.RuleSetCopy.as_view(), name="scoring-ruleset-copy"),
+    path("scoring/rulesets/<int:pk>/backtest/", scoring_api.RuleSetBacktest.as_view(), name="scoring-ruleset-backtest"),
+    path("scoring/rulesets/<int:pk>/rules/<str:kind>/", scoring_api.RuleCreate.as_view(), name="scoring-rule-create"),
+    path("scoring/rules/<str:kind>/<int:pk>/", scoring_api.RuleDetail.as_view(), name="scoring-rule-detail"),
+    path("scoring/predictive/", scoring_api.PredictiveInfo.as_view(), name="scoring-predictive"),
+    path("scoring/predictive/train/", scoring_api.PredictiveTrain.as_view(), name="scoring-predictive-train"),
 ]

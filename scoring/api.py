@@ -1,0 +1,207 @@
+"""Thin REST views for scoring (under /api/v1/scoring/): rule sets and rules, activation,
+backtest, the predictive model. The services validate rules (400 with field errors)."""
+
+from __future__ import annotations
+
+from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers, status
+from rest_framework.exceptions import PermissionDenied
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from accounts.models import Role
+from leadcrm.errors import ServiceError
+from leads.api import actor_of
+from scoring import selectors, services
+from scoring.models import EngagementRule, FitRule, PredictiveModel, RuleSet
+
+READ_ROLES = (Role.MARKETING, Role.MANAGER)
+WRITE_ROLES = (Role.MARKETING,)
+
+
+def _allow(request, roles) -> None:
+    if not (request.user.is_admin_role or request.user.role in roles):
+        raise PermissionDenied("Your role does not allow this.")
+
+
+def _body(request) -> dict:
+    if not isinstance(request.data, dict):
+        raise ServiceError({"non_field_errors": ["Expected a JSON object."]})
+    return dict(request.data)
+
+
+class FitRuleSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = FitRule
+        fields = ["id", "name", "field", "operator", "value", "points"]
+
+
+class EngagementRuleSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = EngagementRule
+        fields = [
+            "id",
+            "name",
+            "event_type",
+            "url_pattern",
+            "property_key",
+            "property_value",
+            "points",
+            "cap",
+            "cap_period_days",
+            "half_life_days",
+        ]
+
+
+class RuleSetSerializer(serializers.ModelSerializer):
+    fit_rules = FitRuleSerializer(many=True, read_only=True)
+    engagement_rules = EngagementRuleSerializer(many=True, read_only=True)
+
+    class Meta:
+        model = RuleSet
+        fields = [
+            "id",
+            "group",
+            "version",
+            "name",
+            "description",
+            "is_active",
+            "mql_threshold",
+            "grade_a_min",
+            "grade_b_min",
+            "grade_c_min",
+            "created_at",
+            "activated_at",
+            "fit_rules",
+            "engagement_rules",
+        ]
+        read_only_fields = fields
+
+
+class PredictiveModelSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = PredictiveModel
+        fields = [
+            "id",
+            "version",
+            "algorithm",
+            "is_active",
+            "auc",
+            "n_train",
+            "n_test",
+            "positives",
+            "calibration",
+            "top_features",
+            "created_at",
+        ]
+        read_only_fields = fields
+
+
+def _ruleset(pk: int) -> RuleSet:
+    return get_object_or_404(selectors.rulesets(), pk=pk)
+
+
+class RuleSetListCreate(APIView):
+    @extend_schema(responses=RuleSetSerializer(many=True))
+    def get(self, request):
+        _allow(request, READ_ROLES)
+        group = request.query_params.get("group")
+        return Response(RuleSetSerializer(selectors.rulesets(group=group), many=True).data)
+
+    @extend_schema(request=serializers.DictField(), responses={201: RuleSetSerializer})
+    def post(self, request):
+        """A new inactive version with its `fit_rules` and `engagement_rules`."""
+        _allow(request, WRITE_ROLES)
+        ruleset = services.ruleset_create(data=_body(request), actor=actor_of(request))
+        return Response(RuleSetSerializer(_ruleset(ruleset.pk)).data, status=status.HTTP_201_CREATED)
+
+
+class RuleSetDetail(APIView):
+    @extend_schema(responses=RuleSetSerializer)
+    def get(self, request, pk: int):
+        _allow(request, READ_ROLES)
+        return Response(RuleSetSerializer(_ruleset(pk)).data)
+
+    @extend_schema(request=serializers.DictField(), responses=RuleSetSerializer)
+    def patch(self, request, pk: int):
+        _allow(request, WRITE_ROLES)
+        _ruleset(pk)
+        services.ruleset_update(ruleset_id=pk, data=_body(request), actor=actor_of(request))
+        return Response(RuleSetSerializer(_ruleset(pk)).data)
+
+
+class RuleSetActivate(APIView):
+    @extend_schema(request=None, responses=RuleSetSerializer)
+    def post(self, request, pk: int):
+        """Activate this version; every lead is rescored in the background."""
+        _allow(request, WRITE_ROLES)
+        _ruleset(pk)
+        services.ruleset_activate(ruleset_id=pk, actor=actor_of(request))
+        return Response(RuleSetSerializer(_ruleset(pk)).data)
+
+
+class RuleSetCopy(APIView):
+    @extend_schema(request=None, responses={201: RuleSetSerializer})
+    def post(self, request, pk: int):
+        """A new draft version with the same rules."""
+        _allow(request, WRITE_ROLES)
+        _ruleset(pk)
+        copy = services.ruleset_copy(ruleset_id=pk, actor=actor_of(request))
+        return Response(RuleSetSerializer(_ruleset(copy.pk)).data, status=status.HTTP_201_CREATED)
+
+
+class RuleSetBacktest(APIView):
+    @extend_schema(responses=serializers.DictField())
+    def get(self, request, pk: int):
+        """This version's scores over the closed history: conversion by score band, AUC."""
+        _allow(request, READ_ROLES)
+        _ruleset(pk)
+        return Response(services.ruleset_backtest(ruleset_id=pk))
+
+
+class RuleCreate(APIView):
+    @extend_schema(request=serializers.DictField(), responses={201: serializers.DictField()})
+    def post(self, request, pk: int, kind: str):
+        """Add a rule: `/rulesets/{id}/rules/fit/` or `/rulesets/{id}/rules/engagement/`."""
+        _allow(request, WRITE_ROLES)
+        _ruleset(pk)
+        rule = services.rule_create(ruleset_id=pk, kind=kind, data=_body(request), actor=actor_of(request))
+        out = FitRuleSerializer if kind == "fit" else EngagementRuleSerializer
+        return Response(out(rule).data, status=status.HTTP_201_CREATED)
+
+
+class RuleDetail(APIView):
+    @extend_schema(request=serializers.DictField(), responses=serializers.DictField())
+    def patch(self, request, kind: str, pk: int):
+        _allow(request, WRITE_ROLES)
+        rule = services.rule_update(kind=kind, rule_id=pk, data=_body(request), actor=actor_of(request))
+        out = FitRuleSerializer if kind == "fit" else EngagementRuleSerializer
+        return Response(out(rule).data)
+
+    @extend_schema(responses={204: None})
+    def delete(self, request, kind: str, pk: int):
+        _allow(request, WRITE_ROLES)
+        services.rule_delete(kind=kind, rule_id=pk, actor=actor_of(request))
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class PredictiveInfo(APIView):
+    @extend_schema(responses=PredictiveModelSerializer)
+    def get(self, request):
+        """The active model: hold-out AUC, calibration table, top features."""
+        _allow(request, READ_ROLES)
+        model = selectors.predictive_model_active()
+        if model is None:
+            return Response({"detail": "No predictive model trained yet."}, status=status.HTTP_404_NOT_FOUND)
+        return Response(PredictiveModelSerializer(model).data)
+
+
+class PredictiveTrain(APIView):
+    @extend_schema(request=None, responses={201: PredictiveModelSerializer})
+    def post(self, request):
+        """Train on the closed leads (WO = 1, LOST/DISQUALIFIED = 0), store a new version,
+        fill `conversion_probability` of the open leads."""
+        _allow(request, WRITE_ROLES)
+        model = services.predictive_train(actor=actor_of(request))
+        return Response(PredictiveModelSerializer(model).data, status=status.HTTP_201_CREATED)
