@@ -4,6 +4,7 @@ from django.urls import path
 
 from accounts import api as accounts_api
 from leads import api as leads_api
+from routing import api as routing_api
 from scoring import api as scoring_api
 
 urlpatterns = [
@@ -29,4 +30,20 @@ urlpatterns = [
     path("scoring/rules/<str:kind>/<int:pk>/", scoring_api.RuleDetail.as_view(), name="scoring-rule-detail"),
     path("scoring/predictive/", scoring_api.PredictiveInfo.as_view(), name="scoring-predictive"),
     path("scoring/predictive/train/", scoring_api.PredictiveTrain.as_view(), name="scoring-predictive-train"),
+    # routing (issue #4)
+    path("routing-rules/", routing_api.RoutingRuleList.as_view(), name="routing-rule-list"),
+    path("routing-rules/<int:pk>/", routing_api.RoutingRuleDetail.as_view(), name="routing-rule-detail"),
+    path("territories/", routing_api.TerritoryList.as_view(), name="territory-list"),
+    path("territories/<int:pk>/", routing_api.TerritoryDetail.as_view(), name="territory-detail"),
+    path("partners/", routing_api.PartnerList.as_view(), name="partner-list"),
+    path("partners/<int:pk>/", routing_api.PartnerDetail.as_view(), name="partner-detail"),
+    path("sla-policies/", routing_api.SlaPolicyList.as_view(), name="sla-policy-list"),
+    path("sla-policies/<int:pk>/", routing_api.SlaPolicyDetail.as_view(), name="sla-policy-detail"),
+    path("routing-settings/", routing_api.RoutingSettingsView.as_view(), name="routing-settings"),
+    path("leads/<int:pk>/route/", routing_api.LeadRoute.as_view(), name="lead-route"),
+    path("partner-offers/", routing_api.PartnerOfferList.as_view(), name="partner-offer-list"),
+    path("partner-offers/<int:pk>/accept/", routing_api.PartnerOfferAccept.as_view(), name="partner-offer-accept"),
+    path("partner-offers/<int:pk>/decline/", routing_api.PartnerOfferDecline.as_view(), name="partner-offer-decline"),
+    path("teams/<int:pk>/load/", routing_api.TeamLoad.as_view(), name="team-load"),
+    path("metrics/sla/", routing_api.SlaCompliance.as_view(), name="metrics-sla"),
 ]

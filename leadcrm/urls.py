@@ -7,5 +7,7 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
     path("api/v1/", include("leadcrm.api_urls")),
+    path("scoring/", include("scoring.urls")),
     path("", include("leads.urls")),
+    path("", include("routing.urls")),
 ]

@@ -1,0 +1,374 @@
+"""Routing admin API (SPEC "Admin API"): rules, territories, partners, SLA policies and
+settings; manual routing; partner answers; team load and SLA compliance.
+
+Admins write; managers read what concerns their team; marketing reads; sellers get 403
+(except a partner answering its own offers)."""
+
+from __future__ import annotations
+
+from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers, status
+from rest_framework.exceptions import PermissionDenied
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from accounts.models import Role, Team, User
+from leads.api import actor_of, visible_lead
+from routing import engine, selectors, services
+from routing.models import Partner, PartnerOffer, RoutingRule, RoutingSettings, SlaPolicy, Territory
+
+
+def require_admin(request) -> None:
+    if not request.user.is_admin_role:
+        raise PermissionDenied("Only admins change routing.")
+
+
+def require_reader(request) -> None:
+    if not (request.user.is_admin_role or request.user.role in (Role.MANAGER, Role.MARKETING)):
+        raise PermissionDenied("Routing is read by admins, managers and marketing.")
+
+
+# --- serializers ----------------------------------------------------------------------------
+
+
+class RoutingRuleSerializer(serializers.Serializer):
+    id = serializers.IntegerField(read_only=True)
+    name = serializers.CharField(max_length=200)
+    position = serializers.IntegerField(required=False, default=100, min_value=-1_000_000, max_value=1_000_000)
+    conditions = serializers.JSONField(required=False, default=dict)
+    team = serializers.PrimaryKeyRelatedField(queryset=Team.objects.all(), required=False, allow_null=True)
+    user = serializers.PrimaryKeyRelatedField(queryset=User.objects.all(), required=False, allow_null=True)
+    partner = serializers.PrimaryKeyRelatedField(queryset=Partner.objects.all(), required=False, allow_null=True)
+    partners_by_territory = serializers.BooleanField(required=False, default=False)
+    active = serializers.BooleanField(required=False, default=True)
+    created_at = serializers.DateTimeField(read_only=True)
+    updated_at = serializers.DateTimeField(read_only=True)
+
+    def validate_conditions(self, value):
+        errors = engine.validate_conditions(value, Territory.objects.values_list("name", flat=True))
+        if errors:
+            raise serializers.ValidationError(errors)
+        return value
+
+    def validate_user(self, value):
+        if value is not None and (not value.is_active or value.role not in (Role.SDR, Role.MANAGER, Role.ADMIN)):
+            raise serializers.ValidationError("Leads can only be routed to active sellers or managers.")
+        return value
+
+
+class TerritorySerializer(serializers.ModelSerializer):
+    countries = serializers.ListField(child=serializers.RegexField(r"^[A-Za-z]{2}$"), allow_empty=True)
+
+    class Meta:
+        model = Territory
+        fields = ("id", "name", "countries")
+
+    def validate_countries(self, value):
+        return sorted({c.upper() for c in value})
+
+
+class PartnerSerializer(serializers.ModelSerializer):
+    territories = serializers.PrimaryKeyRelatedField(queryset=Territory.objects.all(), many=True, required=False)
+
+    class Meta:
+        model = Partner
+        fields = ("id", "name", "kind", "user", "territories", "email", "weight", "response_hours", "active")
+
+
+class SlaPolicySerializer(serializers.ModelSerializer):
+    weekdays = serializers.ListField(child=serializers.IntegerField(min_value=0, max_value=6), required=False)
+
+    class Meta:
+        model = SlaPolicy
+        fields = (
+            "id",
+            "name",
+            "grade",
+            "stage",
+            "minutes_to_first_touch",
+            "reassign_after_minutes",
+            "day_start",
+            "day_end",
+            "weekdays",
+            "active",
+        )
+
+    def validate(self, attrs):
+        start = attrs.get("day_start", getattr(self.instance, "day_start", None))
+        end = attrs.get("day_end", getattr(self.instance, "day_end", None))
+        if start and end and str(end) <= str(start):
+            raise serializers.ValidationError({"day_end": ["Must be after day_start."]})
+        return attrs
+
+
+class RoutingSettingsSerializer(serializers.Serializer):
+    route_on_mql = serializers.BooleanField(required=False)
+    route_on_capture = serializers.BooleanField(required=False)
+    default_team = serializers.PrimaryKeyRelatedField(queryset=Team.objects.all(), required=False, allow_null=True)
+
+
+class PartnerOfferSerializer(serializers.ModelSerializer):
+    partner_name = serializers.CharField(source="partner.name", read_only=True)
+    lead_email = serializers.CharField(source="lead.email", read_only=True)
+
+    class Meta:
+        model = PartnerOffer
+        fields = (
+            "id",
+            "lead",
+            "lead_email",
+            "partner",
+            "partner_name",
+            "status",
+            "offered_at",
+            "deadline",
+            "answered_at",
+            "reason",
+        )
+
+
+class RouteInputSerializer(serializers.Serializer):
+    reason = serializers.CharField(required=False, allow_blank=True, max_length=500)
+
+
+class RouteOutputSerializer(serializers.Serializer):
+    outcome = serializers.CharField()
+    owner = serializers.IntegerField(source="owner_id", allow_null=True)
+    team = serializers.IntegerField(source="team_id", allow_null=True)
+    partner = serializers.IntegerField(source="partner_id", allow_null=True)
+    details = serializers.JSONField()
+
+
+class DeclineInputSerializer(serializers.Serializer):
+    reason = serializers.CharField(required=False, allow_blank=True, max_length=1000)
+
+
+# --- routing rules --------------------------------------------------------------------------
+
+
+class RoutingRuleList(APIView):
+    serializer_class = RoutingRuleSerializer
+
+    @extend_schema(responses=RoutingRuleSerializer(many=True))
+    def get(self, request):
+        require_reader(request)
+        return Response(RoutingRuleSerializer(selectors.rules_visible_to(request.user), many=True).data)
+
+    @extend_schema(request=RoutingRuleSerializer, responses={201: RoutingRuleSerializer})
+    def post(self, request):
+        require_admin(request)
+        data = RoutingRuleSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        rule = services.routing_rule_create(actor=actor_of(request), **data.validated_data)
+        return Response(RoutingRuleSerializer(rule).data, status=status.HTTP_201_CREATED)
+
+
+class RoutingRuleDetail(APIView):
+    serializer_class = RoutingRuleSerializer
+
+    def _rule(self, request, pk: int) -> RoutingRule:
+        require_reader(request)
+        return get_object_or_404(selectors.rules_visible_to(request.user), pk=pk)
+
+    @extend_schema(responses=RoutingRuleSerializer)
+    def get(self, request, pk: int):
+        return Response(RoutingRuleSerializer(self._rule(request, pk)).data)
+
+    @extend_schema(request=RoutingRuleSerializer, responses=RoutingRuleSerializer)
+    def patch(self, request, pk: int):
+        rule = self._rule(request, pk)
+        require_admin(request)
+        data = RoutingRuleSerializer(rule, data=request.data, partial=True)
+        data.is_valid(raise_exception=True)
+        rule = services.routing_rule_update(rule=rule, actor=actor_of(request), **data.validated_data)
+        return Response(RoutingRuleSerializer(rule).data)
+
+    @extend_schema(responses={204: None})
+    def delete(self, request, pk: int):
+        rule = self._rule(request, pk)
+        require_admin(request)
+        services.routing_rule_delete(rule=rule, actor=actor_of(request))
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+# --- territories, partners, SLA policies (same shape) ---------------------------------------
+
+
+class _ConfigList(APIView):
+    serializer_class: type[serializers.ModelSerializer]
+    m2m: tuple[str, ...] = ()
+
+    def queryset(self):
+        return self.serializer_class.Meta.model.objects.all()
+
+    def get(self, request):
+        require_reader(request)
+        return Response(self.serializer_class(self.queryset(), many=True).data)
+
+    def post(self, request):
+        require_admin(request)
+        data = self.serializer_class(data=request.data)
+        data.is_valid(raise_exception=True)
+        fields = dict(data.validated_data)
+        m2m = {k: fields.pop(k) for k in self.m2m if k in fields}
+        obj = services.config_save(
+            instance=self.serializer_class.Meta.model(), actor=actor_of(request), fields=fields, m2m=m2m
+        )
+        return Response(self.serializer_class(obj).data, status=status.HTTP_201_CREATED)
+
+
+class _ConfigDetail(APIView):
+    serializer_class: type[serializers.ModelSerializer]
+    m2m: tuple[str, ...] = ()
+
+    def _obj(self, request, pk):
+        require_reader(request)
+        return get_object_or_404(self.serializer_class.Meta.model, pk=pk)
+
+    def get(self, request, pk: int):
+        return Response(self.serializer_class(self._obj(request, pk)).data)
+
+    def patch(self, request, pk: int):
+        obj = self._obj(request, pk)
+        require_admin(request)
+        data = self.serializer_class(obj, data=request.data, partial=True)
+        data.is_valid(raise_exception=True)
+        fields = dict(data.validated_data)
+        m2m = {k: fields.pop(k) for k in self.m2m if k in fields}
+        obj = services.config_save(instance=obj, actor=actor_of(request), fields=fields, m2m=m2m)
+        return Response(self.serializer_class(obj).data)
+
+    def delete(self, request, pk: int):
+        obj = self._obj(request, pk)
+        require_admin(request)
+        obj.delete()
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class TerritoryList(_ConfigList):
+    serializer_class = TerritorySerializer
+
+
+class TerritoryDetail(_ConfigDetail):
+    serializer_class = TerritorySerializer
+
+
+class PartnerList(_ConfigList):
+    serializer_class = PartnerSerializer
+    m2m = ("territories",)
+
+    def queryset(self):
+        return Partner.objects.prefetch_related("territories")
+
+
+class PartnerDetail(_ConfigDetail):
+    serializer_class = PartnerSerializer
+    m2m = ("territories",)
+
+
+class SlaPolicyList(_ConfigList):
+    serializer_class = SlaPolicySerializer
+
+
+class SlaPolicyDetail(_ConfigDetail):
+    serializer_class = SlaPolicySerializer
+
+
+class RoutingSettingsView(APIView):
+    serializer_class = RoutingSettingsSerializer
+
+    @extend_schema(responses=RoutingSettingsSerializer)
+    def get(self, request):
+        require_reader(request)
+        current = RoutingSettings.current()
+        return Response(RoutingSettingsSerializer(current).data)
+
+    @extend_schema(request=RoutingSettingsSerializer, responses=RoutingSettingsSerializer)
+    def patch(self, request):
+        require_admin(request)
+        data = RoutingSettingsSerializer(data=request.data, partial=True)
+        data.is_valid(raise_exception=True)
+        current = services.routing_settings_update(actor=actor_of(request), **data.validated_data)
+        return Response(RoutingSettingsSerializer(current).data)
+
+
+# --- actions --------------------------------------------------------------------------------
+
+
+class LeadRoute(APIView):
+    """Route (or route again) one lead now: admins and the managers who see it."""
+
+    serializer_class = RouteInputSerializer
+
+    @extend_schema(request=RouteInputSerializer, responses=RouteOutputSerializer)
+    def post(self, request, pk: int):
+        lead = visible_lead(request, pk)
+        if not (request.user.is_admin_role or request.user.role == Role.MANAGER):
+            raise PermissionDenied("Only admins and managers route leads by hand.")
+        data = RouteInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        result = services.lead_route(
+            lead_id=lead.pk, actor=actor_of(request), reason=data.validated_data.get("reason") or "Routed by hand"
+        )
+        return Response(RouteOutputSerializer(result).data)
+
+
+class PartnerOfferList(APIView):
+    serializer_class = PartnerOfferSerializer
+
+    @extend_schema(responses=PartnerOfferSerializer(many=True))
+    def get(self, request):
+        qs = selectors.offers_visible_to(request.user)
+        if request.query_params.get("status"):
+            qs = qs.filter(status=request.query_params["status"])
+        return Response(PartnerOfferSerializer(qs[:1000], many=True).data)
+
+
+class PartnerOfferAccept(APIView):
+    serializer_class = PartnerOfferSerializer
+
+    @extend_schema(request=None, responses=PartnerOfferSerializer)
+    def post(self, request, pk: int):
+        offer = get_object_or_404(selectors.offers_visible_to(request.user), pk=pk)
+        offer = services.partner_offer_accept(offer_id=offer.pk, actor=actor_of(request))
+        return Response(PartnerOfferSerializer(offer).data)
+
+
+class PartnerOfferDecline(APIView):
+    serializer_class = DeclineInputSerializer
+
+    @extend_schema(request=DeclineInputSerializer, responses=PartnerOfferSerializer)
+    def post(self, request, pk: int):
+        offer = get_object_or_404(selectors.offers_visible_to(request.user), pk=pk)
+        data = DeclineInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        offer = services.partner_offer_decline(
+            offer_id=offer.pk, actor=actor_of(request), reason=data.validated_data.get("reason", "")
+        )
+        return Response(PartnerOfferSerializer(offer).data)
+
+
+# --- reads for managers and the dashboard ---------------------------------------------------
+
+
+class TeamLoad(APIView):
+    @extend_schema(responses=dict)
+    def get(self, request, pk: int):
+        team = get_object_or_404(selectors.teams_managed_by(request.user), pk=pk)
+        return Response(
+            {
+                "team": team.pk,
+                "sellers": selectors.team_load(team=team),
+                "pool": selectors.team_pool_count(team=team),
+                "breaches": len(selectors.sla_breaches(team=team)),
+            }
+        )
+
+
+class SlaCompliance(APIView):
+    @extend_schema(responses=dict)
+    def get(self, request):
+        require_reader(request)
+        teams = None if request.user.sees_all_leads else selectors.teams_managed_by(request.user)
+        return Response(selectors.sla_compliance(teams=teams))
