@@ -53,6 +53,16 @@ class LeadPagination(CursorPagination):
     page_size_query_param = "page_size"
     max_page_size = 1000
     ordering = ("-created_at", "-id")
+    # Leads tie on the cursor's field (a bulk import shares one created_at, scores repeat):
+    # DRF walks a tie with an offset, which must not be capped at its default 1,000 (the
+    # `next` link would then loop forever), over an order made stable by the id.
+    offset_cutoff = 10**9
+
+    def get_ordering(self, request, queryset, view):
+        ordering = super().get_ordering(request, queryset, view)
+        if ordering[-1].lstrip("-") not in ("id", "pk"):
+            ordering = (*ordering, "-id" if ordering[0].startswith("-") else "id")
+        return ordering
 
 
 class LeadFilter(django_filters.FilterSet):
