@@ -136,13 +136,36 @@ def _present(value: Any) -> bool:
     return value is not None and value != "" and value != [] and value != {}
 
 
+def _one_of(options: list) -> Callable[[Any], bool]:
+    """equals / in: a set look-up for the usual case (a string or a number), `_same` for
+    the rest (booleans, numbers written as strings)."""
+    texts = {_norm(o) for o in options if isinstance(o, str)}
+    numbers = {float(n) for n in (_number(o) for o in options) if n is not None}
+    general = [o for o in options if isinstance(o, bool)]
+
+    def check(v: Any) -> bool:
+        if v is None or v == "":
+            return False
+        if isinstance(v, bool):
+            return any(_same(v, o) for o in general) or _norm(str(v)) in texts
+        if isinstance(v, str):
+            if v.strip().lower() in texts:
+                return True
+            n = _number(v) if numbers else None
+            return n is not None and n in numbers
+        if isinstance(v, (int, float)):
+            return float(v) in numbers
+        return any(_same(v, o) for o in options)
+
+    return check
+
+
 def condition(operator: str, expected: Any) -> Callable[[Any], bool]:
     """A predicate on one value for a fit rule's operator and value."""
     if operator == "equals":
-        return lambda v: _present(v) and _same(v, expected)
+        return _one_of([expected])
     if operator == "in":
-        options = list(expected or [])
-        return lambda v: _present(v) and any(_same(v, o) for o in options)
+        return _one_of(list(expected or []))
     if operator == "contains":
         needle = _norm(str(expected))
 
