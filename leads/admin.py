@@ -20,9 +20,12 @@ from leads.models import (
     ActorType,
     Assignment,
     Bant,
+    Campaign,
     Company,
+    ImportJob,
     Lead,
     Opportunity,
+    SavedFilter,
     StageChange,
     Touchpoint,
     Visitor,
@@ -348,3 +351,25 @@ class OpportunityAdmin(admin.ModelAdmin):
     def save_model(self, request, obj, form, change):
         obj.currency = (obj.currency or "").upper()
         super().save_model(request, obj, form, change)
+
+
+@admin.register(Campaign)
+class CampaignAdmin(admin.ModelAdmin):
+    """Spend per campaign: the dashboard's CPL divides it by the leads with this utm_campaign."""
+
+    list_display = ("name", "utm_campaign", "source", "spend", "currency", "period_start", "period_end")
+    list_filter = ("source",)
+    search_fields = ("name", "utm_campaign")
+
+
+@admin.register(SavedFilter)
+class SavedFilterAdmin(admin.ModelAdmin):
+    list_display = ("name", "user", "page", "query")
+    list_filter = ("page",)
+
+
+@admin.register(ImportJob)
+class ImportJobAdmin(ReadOnlyAdmin):
+    list_display = ("filename", "status", "dry_run", "total_rows", "created_count", "updated_count", "failed_count")
+    list_filter = ("status",)
+    exclude = ("data",)

@@ -345,3 +345,80 @@ class ScoreChange(models.Model):
 
     def __str__(self) -> str:
         return f"{self.old_score} → {self.new_score}"
+
+
+class Campaign(models.Model):
+    """A marketing campaign and what it cost: CPL = spend / leads it brought. Leads are tied
+    to a campaign by their `utm_campaign` key."""
+
+    name = models.CharField(max_length=200)
+    utm_campaign = models.CharField(max_length=200, unique=True, help_text="The utm_campaign key of its leads.")
+    source = models.CharField(max_length=100, blank=True, db_index=True)
+    spend = models.DecimalField(max_digits=14, decimal_places=2, default=0)
+    currency = models.CharField(max_length=3, default="EUR")
+    period_start = models.DateField(null=True, blank=True)
+    period_end = models.DateField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class SavedFilter(models.Model):
+    """A user's named filter on a list page (the query string it applies)."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="saved_filters")
+    page = models.CharField(max_length=20, default="queue")
+    name = models.CharField(max_length=100)
+    query = models.CharField(max_length=1000, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [models.UniqueConstraint(fields=["user", "page", "name"], name="savedfilter_unique_name")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class ImportStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    RUNNING = "running", "Running"
+    DONE = "done", "Done"
+    FAILED = "failed", "Failed"
+
+
+class ImportJob(models.Model):
+    """One CSV import: the uploaded file, its column mapping and progress, and the report of
+    the lines refused (line number, column, message)."""
+
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    filename = models.CharField(max_length=255)
+    data = models.BinaryField(help_text="The uploaded file as received.")
+    encoding = models.CharField(max_length=20, blank=True)
+    delimiter = models.CharField(max_length=1, blank=True)
+    mapping = models.JSONField(default=dict, blank=True, help_text="CSV header -> lead field or properties.<key>.")
+    dry_run = models.BooleanField(default=False)
+    status = models.CharField(max_length=10, choices=ImportStatus.choices, default=ImportStatus.PENDING)
+    total_rows = models.PositiveIntegerField(default=0)
+    processed_rows = models.PositiveIntegerField(default=0)
+    created_count = models.PositiveIntegerField(default=0)
+    updated_count = models.PositiveIntegerField(default=0)
+    failed_count = models.PositiveIntegerField(default=0)
+    errors = models.JSONField(default=list, blank=True, help_text="[{line, column, message}]")
+    message = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.filename} ({self.status})"
+
+    @property
+    def progress(self) -> int:
+        return round(100 * self.processed_rows / self.total_rows) if self.total_rows else 0
