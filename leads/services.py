@@ -679,9 +679,10 @@ def lead_assign(
 
 # --- scores (computed by the scoring app, written here with the lead's audit trail) ------
 
-# Up to this many promotions in one call go one by one through `lead_promote`; beyond (a
-# rule set activation over every lead) the same guard is applied set-based.
-PROMOTE_ONE_BY_ONE = 50
+# A single promotion goes through `lead_promote`; more (a batch of events, a rule set
+# activation over every lead) are judged by the same guard and written set-based, with one
+# `lead.stage_changed` per source stage, so reactions (routing) get one batch, not N tasks.
+PROMOTE_ONE_BY_ONE = 1
 
 
 @dataclass(frozen=True)
@@ -781,8 +782,8 @@ def _promote_reason(old: int, new: int, threshold: int) -> str:
 
 def _promote_crossed(crossed: list[tuple], *, threshold: int, actor: Actor, now: dt.datetime) -> list[int]:
     """MCL/RECYCLED → MQL for leads whose score crossed the threshold (rows locked by the
-    caller). A few go through `lead_promote`; many (an activation rescoring everyone) are
-    judged by the same lifecycle guard and written set-based."""
+    caller). One goes through `lead_promote`; more are judged by the same lifecycle guard
+    and written set-based."""
     if len(crossed) <= PROMOTE_ONE_BY_ONE:
         promoted = []
         for pk, _stage, old, new in crossed:
