@@ -99,7 +99,21 @@ def validate_conditions(conditions: object, regions: Iterable[str] | None = None
     return errors
 
 
-Predicate = Callable[[LeadFacts], tuple[bool, object]]
+# A predicate reads the lead's normalised view (computed once per lead, not per rule).
+Predicate = Callable[[dict], bool]
+# Which lead value each condition looked at, for the "why" of the winning rule.
+_SHOWN = {
+    "country": "country",
+    "region": "country",
+    "industry": "industry",
+    "source": "source",
+    "grade": "grade",
+    "stage": "stage",
+    "company_size_min": "company_size",
+    "company_size_max": "company_size",
+    "score_min": "score",
+    "score_max": "score",
+}
 
 
 @dataclass(frozen=True)
@@ -108,43 +122,37 @@ class CompiledRule:
     predicates: tuple[tuple[str, Predicate], ...]
 
 
+def _view(lead: LeadFacts) -> dict:
+    return {
+        "country": _norm(lead.country),
+        "industry": _norm(lead.industry),
+        "source": _norm(lead.source),
+        "grade": _norm(lead.grade),
+        "stage": _norm(lead.stage),
+        "company_size": lead.company_size,
+        "score": lead.score,
+        "properties": lead.properties,
+    }
+
+
 def _in_set(attr: str, values: frozenset[str]) -> Predicate:
-    def check(lead: LeadFacts) -> tuple[bool, object]:
-        v = getattr(lead, attr)
-        return _norm(v) in values, v
-
-    return check
-
-
-def _in_region(regions: frozenset[str], countries: frozenset[str]) -> Predicate:
-    def check(lead: LeadFacts) -> tuple[bool, object]:
-        return _norm(lead.country) in countries, lead.country
-
-    return check
+    return lambda v: v[attr] in values
 
 
 def _at_least(attr: str, bound: float) -> Predicate:
-    def check(lead: LeadFacts) -> tuple[bool, object]:
-        v = getattr(lead, attr)
-        return v is not None and v >= bound, v
-
-    return check
+    return lambda v: v[attr] is not None and v[attr] >= bound
 
 
 def _at_most(attr: str, bound: float) -> Predicate:
-    def check(lead: LeadFacts) -> tuple[bool, object]:
-        v = getattr(lead, attr)
-        return v is not None and v <= bound, v
-
-    return check
+    return lambda v: v[attr] is not None and v[attr] <= bound
 
 
 def _property_in(key: str, values: frozenset[str]) -> Predicate:
-    def check(lead: LeadFacts) -> tuple[bool, object]:
-        v = lead.properties.get(key)
-        if isinstance(v, list):
-            return any(_norm(x) in values for x in v), v
-        return v is not None and _norm(v) in values, v
+    def check(v: dict) -> bool:
+        value = v["properties"].get(key)
+        if isinstance(value, list):
+            return any(_norm(x) in values for x in value)
+        return value is not None and _norm(value) in values
 
     return check
 
@@ -158,9 +166,8 @@ def compile_rule(spec: RuleSpec, regions: Mapping[str, Iterable[str]] | None = N
         if key in c:
             preds.append((key, _in_set(key, frozenset(_norm(v) for v in c[key]))))
     if "region" in c:
-        names = frozenset(_norm(v) for v in c["region"])
-        countries = frozenset().union(*(regions.get(n, frozenset()) for n in names))
-        preds.append(("region", _in_region(names, countries)))
+        countries = frozenset().union(*(regions.get(_norm(n), frozenset()) for n in c["region"]))
+        preds.append(("region", _in_set("country", countries)))
     for key, attr in (("company_size_min", "company_size"), ("score_min", "score")):
         if key in c:
             preds.append((key, _at_least(attr, c[key])))
@@ -176,14 +183,18 @@ def compile_rules(specs: Iterable[RuleSpec], regions: Mapping[str, Iterable[str]
     return [compile_rule(s, regions) for s in sorted(specs, key=lambda s: (s.position, s.id))]
 
 
-def conditions_hold(rule: CompiledRule, lead: LeadFacts) -> dict[str, object] | None:
-    seen: dict[str, object] = {}
-    for key, pred in rule.predicates:
-        ok, value = pred(lead)
-        if not ok:
+def _shown(lead: LeadFacts, key: str) -> object:
+    if key.startswith("properties."):
+        return lead.properties.get(key.split(".", 1)[1])
+    return getattr(lead, _SHOWN[key])
+
+
+def conditions_hold(rule: CompiledRule, lead: LeadFacts, view: dict | None = None) -> dict[str, object] | None:
+    view = view if view is not None else _view(lead)
+    for _key, pred in rule.predicates:
+        if not pred(view):
             return None
-        seen[key] = value
-    return seen
+    return {key: _shown(lead, key) for key, _ in rule.predicates}
 
 
 def match(
@@ -192,12 +203,15 @@ def match(
     """The first rule (by position) whose every condition holds; `skip` leaves out rules
     whose target cannot take this lead (a partner that declined it, one outside its
     territory)."""
+    view = _view(lead)
     for rule in rules:
-        if skip is not None and skip(rule.spec):
-            continue
-        seen = conditions_hold(rule, lead)
-        if seen is not None:
-            return Match(rule.spec, seen)
+        for _key, pred in rule.predicates:
+            if not pred(view):
+                break
+        else:
+            if skip is not None and skip(rule.spec):
+                continue
+            return Match(rule.spec, {key: _shown(lead, key) for key, _ in rule.predicates})
     return None
 
 

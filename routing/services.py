@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from django.conf import settings as django_settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Count, OuterRef, Subquery
 from django.utils import timezone
 
@@ -474,15 +474,14 @@ def _sla_open(rows: list[tuple[int, int, int | None, str, str]], ctx: Context, n
     zones = _team_zones(r[2] for r in rows)
     fallback = django_settings.TIME_ZONE
     clocks = []
+    dues: dict[tuple, tuple] = {}  # one computation per (grade, stage, time zone) in a batch
     for lead_id, owner_id, team_id, grade, stage in rows:
-        policy = engine.choose_policy(ctx.policies, grade=grade, stage=stage)
+        key = (grade, stage, zones.get(team_id, fallback))
+        if key not in dues:
+            dues[key] = _due(ctx, grade, stage, key[2], now)
+        policy, due, reassign = dues[key]
         if policy is None:
             continue
-        hours = engine.BusinessHours(
-            zones.get(team_id, fallback), policy.hours.day_start, policy.hours.day_end, policy.hours.weekdays
-        )
-        due = engine.add_business_minutes(now, policy.minutes, hours)
-        reassign = engine.add_business_minutes(due, policy.reassign_minutes, hours) if policy.reassign_minutes else None
         clocks.append(
             {
                 "lead_id": lead_id,
@@ -502,32 +501,48 @@ def _sla_open(rows: list[tuple[int, int, int | None, str, str]], ctx: Context, n
     return len(clocks)
 
 
+def _due(ctx: Context, grade: str, stage: str, tz: str, now: dt.datetime) -> tuple:
+    policy = engine.choose_policy(ctx.policies, grade=grade, stage=stage)
+    if policy is None:
+        return None, None, None
+    hours = engine.BusinessHours(tz, policy.hours.day_start, policy.hours.day_end, policy.hours.weekdays)
+    due = engine.add_business_minutes(now, policy.minutes, hours)
+    reassign = engine.add_business_minutes(due, policy.reassign_minutes, hours) if policy.reassign_minutes else None
+    return policy, due, reassign
+
+
 def sla_clocks_sync(*, lead_ids: Iterable[int]) -> int:
     """After any assignment (the admin's, the API's, an import): close clocks of owners who
-    no longer hold the lead and start one for the new owner. Idempotent."""
+    no longer hold the lead and start one for a new owner whose clock is not the lead's
+    latest. Idempotent; a few set-based queries for any number of leads."""
     ids = list(lead_ids)
     now = timezone.now()
     with transaction.atomic():
-        leads = list(Lead.objects.filter(pk__in=ids).values("pk", "owner_id", "owner__team_id", "grade", "stage"))
-        open_ = set(SlaClock.objects.filter(lead_id__in=ids, closed_at__isnull=True).values_list("lead_id", "owner_id"))
+        leads = {
+            x["pk"]: x
+            for x in Lead.objects.filter(pk__in=ids).values("pk", "owner_id", "owner__team_id", "grade", "stage")
+        }
+        latest: dict[int, tuple] = {}
+        stale: list[int] = []
+        for pk, lead_id, owner_id, started_at, closed_at in SlaClock.objects.filter(lead_id__in=ids).values_list(
+            "pk", "lead_id", "owner_id", "started_at", "closed_at"
+        ):
+            if lead_id not in latest or (started_at, pk) > latest[lead_id][:2]:
+                latest[lead_id] = (started_at, pk, owner_id)
+            if closed_at is None and leads.get(lead_id, {}).get("owner_id") != owner_id:
+                stale.append(pk)
+        if stale:
+            SlaClock.objects.filter(pk__in=stale).update(closed_at=now)
         offered = set(
             PartnerOffer.objects.filter(lead_id__in=ids, status=OfferStatus.PENDING).values_list("lead_id", flat=True)
         )
-        stale = [
-            (lead_id, owner_id)
-            for lead_id, owner_id in open_
-            if not any(x["pk"] == lead_id and x["owner_id"] == owner_id for x in leads)
-        ]
-        for lead_id, owner_id in stale:
-            SlaClock.objects.filter(lead_id=lead_id, owner_id=owner_id, closed_at__isnull=True).update(closed_at=now)
         todo = [
             (x["pk"], x["owner_id"], x["owner__team_id"], x["grade"], x["stage"])
-            for x in leads
+            for x in leads.values()
             if x["owner_id"]
-            and (x["pk"], x["owner_id"]) not in open_
             and x["pk"] not in offered
             and x["stage"] not in CLOSED_STAGES
-            and not SlaClock.objects.filter(lead_id=x["pk"], owner_id=x["owner_id"]).exists()
+            and (x["pk"] not in latest or latest[x["pk"]][2] != x["owner_id"])
         ]
         return _sla_open(todo, Context.load(), now) if todo else 0
 
@@ -739,7 +754,7 @@ def leads_route_batch(*, lead_ids: Iterable[int], actor: Actor) -> dict[str, int
                 if chosen is None:
                     details = {"method": "pool", **info, "team": target, "loads": loads}
                     if x["team_id"] != target:
-                        updates.append(Lead(pk=x["pk"], owner_id=None, team_id=target, updated_at=now))
+                        updates.append({"id": x["pk"], "owner_id": None, "team_id": target, "updated_at": now})
                         assignments.append(
                             _assignment_row(
                                 x["pk"], None, target, actor, "No seller available: team pool", details, now
@@ -753,23 +768,34 @@ def leads_route_batch(*, lead_ids: Iterable[int], actor: Actor) -> dict[str, int
                 owner_id, team_id = chosen.id, target
                 details = {"method": "round_robin", **info, "team": target, "loads": loads}
                 reason = f"Rule: {info['rule']['name']}" if info.get("rule") else "Default team"
-            updates.append(Lead(pk=x["pk"], owner_id=owner_id, team_id=team_id, updated_at=now))
+            updates.append({"id": x["pk"], "owner_id": owner_id, "team_id": team_id, "updated_at": now})
             assignments.append(_assignment_row(x["pk"], owner_id, team_id, actor, reason, details, now))
             clocks_rows.append((x["pk"], owner_id, team_id, x["grade"], x["stage"]))
             notes[owner_id].append(x["email"])
             counts["assigned"] += 1
 
-        copy_update(updates, model=Lead, fields=["owner", "team", "updated_at"])
+        _write_owners(updates)
         bulk_insert(assignments, model=Assignment)
         for team_id in touched_teams:
             _save_served_bulk(team_id, sellers_by_team[team_id], now)
         _sla_open(clocks_rows, ctx, now)
         _notify_batch(notes, pooled)
-        events.emit(events.LEAD_ASSIGNED, lead_ids=[u.pk for u in updates])
+        events.emit(events.LEAD_ASSIGNED, lead_ids=[u["id"] for u in updates])
     for pk in one_by_one:
         result = lead_route(lead_id=pk, actor=actor, context=ctx)
         counts[result.outcome] = counts.get(result.outcome, 0) + 1
     return counts
+
+
+def _write_owners(rows: list[dict]) -> None:
+    """Owners and pools of a batch in one statement (dicts: cheaper than model instances)."""
+    if connection.vendor == "postgresql":
+        copy_update(rows, model=Lead, fields=["owner", "team", "updated_at"])
+    else:
+        leads = [
+            Lead(pk=r["id"], owner_id=r["owner_id"], team_id=r["team_id"], updated_at=r["updated_at"]) for r in rows
+        ]
+        Lead.objects.bulk_update(leads, ["owner", "team", "updated_at"], batch_size=2000)
 
 
 def _assignment_row(lead_id, owner_id, team_id, actor: Actor, reason: str, details: dict, now) -> dict:
