@@ -326,7 +326,10 @@ def lead_route(
 
 
 def _assign(lead: Lead, owner: User, actor: Actor, reason: str, details: dict, ctx: Context, now) -> RouteResult:
+    unchanged = lead.owner_id == owner.pk and lead.team_id == owner.team_id
     lead_services.lead_assign(lead_id=lead.pk, owner=owner, actor=actor, reason=reason, details=details)
+    if unchanged:  # routed again to the same seller: their clock keeps running
+        return RouteResult(lead.pk, "assigned", owner.pk, owner.team_id, details=details)
     _sla_open([(lead.pk, owner.pk, owner.team_id, lead.grade, lead.stage)], ctx, now)
     accounts_services.notify(
         user=owner,
