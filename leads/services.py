@@ -203,6 +203,12 @@ def lead_update(*, lead_id: int, data: dict, actor: Actor) -> Lead:
         props = data.get("properties")
         data = {k: v for k, v in data.items() if k != "properties"}
         changed = _apply_fields(lead, data, overwrite_blank=True)
+        email = data.get("email")
+        if email and email != lead.email:
+            if Lead.objects.filter(email=email).exclude(pk=lead.pk).exists():
+                raise ServiceError({"email": ["Another lead has this e-mail; merge them instead."]})
+            lead.email = email
+            changed.append("email")
         if props is not None:
             merged = {k: v for k, v in {**lead.properties, **props}.items() if v is not None}
             if merged != lead.properties:
@@ -820,3 +826,25 @@ def _promote_crossed(crossed: list[tuple], *, threshold: int, actor: Actor, now:
     for stage, ids in by_stage.items():
         events.emit(events.LEAD_STAGE_CHANGED, lead_ids=ids, from_stage=stage, to_stage=Stage.MQL)
     return [m["id"] for m in moves]
+
+
+# --- users' saved list filters ------------------------------------------------------------
+
+
+def saved_filter_save(*, user: User, page: str, name: str, query: str):
+    """Save (or overwrite) a named filter of a list page for this user."""
+    from leads.models import SavedFilter
+
+    name = name.strip()[:100]
+    if not name:
+        raise ServiceError({"name": ["Give the filter a name."]})
+    saved, _ = SavedFilter.objects.update_or_create(
+        user=user, page=page, name=name, defaults={"query": query.lstrip("?")[:1000]}
+    )
+    return saved
+
+
+def saved_filter_delete(*, user: User, filter_id: int) -> None:
+    from leads.models import SavedFilter
+
+    SavedFilter.objects.filter(user=user, pk=filter_id).delete()

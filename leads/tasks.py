@@ -10,3 +10,11 @@ RETRY = {"autoretry_for": (Exception,), "retry_backoff": True, "retry_backoff_ma
 @shared_task(acks_late=True, reject_on_worker_lost=True, **RETRY)
 def lead_activity_refresh(lead_ids: list[int], **_: object) -> int:
     return services.lead_activity_refresh(lead_ids=lead_ids)
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True)
+def import_run(job_id: int) -> None:
+    """Run one CSV import (or its dry run) in chunks, saving progress after each chunk."""
+    from leads import imports
+
+    imports.import_job_run(job_id=job_id)

@@ -1,13 +1,17 @@
-"""Server-rendered pages. Reads go through `leads.selectors`; no page writes leads yet."""
+"""The marketing dashboard. Reads go through `leads.selectors` and `leads.reports` (grouped
+queries: a constant number whatever the volume); every table exports as CSV."""
 
 from __future__ import annotations
 
+from django.apps import apps
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils.translation import gettext as _
 
-from accounts.models import Role
+from accounts.models import Role, Team
+from leads import reports
+from leads.exports import csv_response
 from leads.models import FUNNEL_STAGES, Stage
 from leads.selectors import funnel_counts, leads_visible_to
 
@@ -67,8 +71,110 @@ def scope_label(user) -> str:
     return _("Your leads and your team's unassigned pool")
 
 
+def teams_for(user):
+    if user.sees_all_leads:
+        return list(Team.objects.order_by("name"))
+    if user.role == Role.MANAGER:
+        ids = {t for t in [user.team_id, *user.managed_teams.values_list("pk", flat=True)] if t}
+        return list(Team.objects.filter(pk__in=ids).order_by("name"))
+    return [user.team] if user.team_id else []
+
+
+def sla_panel(user, teams, f: reports.Filters) -> dict | None:
+    """SLA compliance from the routing app's clocks, when routing is installed."""
+    if not apps.is_installed("routing"):
+        return None
+    from routing import selectors as routing_selectors
+
+    scope = Team.objects.filter(pk__in=[t.pk for t in teams]) if not user.sees_all_leads else None
+    if f.team:
+        scope = Team.objects.filter(pk=f.team) if scope is None else scope.filter(pk=f.team)
+    data = routing_selectors.sla_compliance(teams=scope, since=f.since)
+    total = sum(r["total"] for r in data["teams"])
+    met = sum(r["met"] for r in data["teams"])
+    data["overall"] = _pct(met, total)
+    data["total"], data["met"] = total, met
+    for r in data["teams"]:
+        r["pct"] = None if r["rate"] is None else r["rate"] * 100
+    return data
+
+
+def _export(name: str, panels: dict) -> HttpResponse | None:
+    stages = [s.value for s in FUNNEL_STAGES]
+    if name == "funnel":
+        rows = [[r["stage"], r["now"], r["reached"], r["rate"]] for r in panels["funnel"]["rows"]]
+        rows += [[r["stage"], r["now"], "", ""] for r in panels["funnel"]["exits"]]
+        return csv_response("funnel.csv", ["stage", "in_stage_now", "reached", "conversion_pct"], rows)
+    if name == "over_time":
+        data = panels["over_time"]
+        rows = [[s["source"], *s["counts"]] for s in data["series"]]
+        return csv_response("leads-over-time.csv", ["source", *data["labels"]], rows)
+    if name == "cpl":
+        data = panels["cpl"]
+        header = ["campaign", "utm_campaign", "source", "spend", *stages, *[f"cpl_{s}" for s in stages]]
+        rows = [[c["name"], c["key"], c["source"], c["spend"], *c["counts"], *c["cpl"]] for c in data["campaigns"]]
+        return csv_response("cpl.csv", header, rows)
+    if name == "attribution":
+        data = panels["attribution"]
+        rows = [[r["source"], round(r["credit"], 4), r["share"]] for r in data["rows"]]
+        return csv_response(f"attribution-{data['model']}.csv", ["source", "credit", "share"], rows)
+    if name == "pipeline":
+        p = panels["pipeline"]
+        keys = ["open", "value", "won", "lost", "win_rate", "avg_deal", "cycle_days", "velocity"]
+        return csv_response("pipeline.csv", ["metric", "value"], [[k, p[k]] for k in keys])
+    if name == "sla" and panels.get("sla"):
+        rows = [[r["team_name"], r["total"], r["met"], r["rate"]] for r in panels["sla"]["teams"]]
+        return csv_response("sla.csv", ["team", "clocks", "met", "rate"], rows)
+    return None
+
+
 @login_required
 def dashboard(request: HttpRequest) -> HttpResponse:
     user = request.user
-    context = {"funnel": funnel_panel(leads_visible_to(user)), "scope": scope_label(user)}
+    f = reports.parse_filters(request.GET)
+    visible = leads_visible_to(user)
+    leads = reports.filtered(visible, f)
+    model = request.GET.get("model", "first")
+    model = model if model in reports.ATTRIBUTION_MODELS else "first"
+    teams = teams_for(user)
+    panels = {
+        "funnel": funnel_panel(leads),
+        "over_time": reports.leads_over_time(leads, f),
+        "cpl": reports.cpl(leads),
+        "pipeline": reports.pipeline(leads),
+        "attribution": reports.attribution(leads, model),
+        "sla": sla_panel(user, teams, f),
+    }
+    export = request.GET.get("export", "")
+    if export:
+        response = _export(export, panels)
+        if response is not None:
+            return response
+    query = f.as_query()
+    context = {
+        **panels,
+        "scope": scope_label(user),
+        "filters": f,
+        "query": query,
+        "model": model,
+        "models": [("first", _("First touch")), ("last", _("Last touch")), ("linear", _("Linear"))],
+        "choices": reports.filter_choices(visible),
+        "teams": teams,
+        "chart": {
+            "funnel": {
+                "labels": [r["stage"] for r in panels["funnel"]["rows"]],
+                "reached": [r["reached"] for r in panels["funnel"]["rows"]],
+                "now": [r["now"] for r in panels["funnel"]["rows"]],
+            },
+            "over_time": panels["over_time"],
+            "attribution": {
+                "labels": [r["source"] for r in panels["attribution"]["rows"]],
+                "credit": [round(r["credit"], 2) for r in panels["attribution"]["rows"]],
+            },
+            "cpl": {
+                "labels": [c["name"] for c in panels["cpl"]["campaigns"]],
+                "values": [float(c["cpl"][0]) if c["cpl"][0] is not None else None for c in panels["cpl"]["campaigns"]],
+            },
+        },
+    }
     return render(request, "leads/dashboard.html", context)

@@ -1,0 +1,273 @@
+"""Dashboard reads: every panel is a few grouped SQL queries over the leads the user may see,
+whatever their number. Filters: period (created between two dates), source, campaign
+(utm_campaign), team."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from decimal import Decimal
+
+from django.db import connection
+from django.db.models import Avg, Count, Exists, F, OuterRef, Q, QuerySet, Subquery, Sum, Value
+from django.db.models.functions import Coalesce, NullIf, TruncDay, TruncWeek
+from django.utils import timezone
+
+from leads.models import FUNNEL_STAGES, Campaign, Lead, Opportunity, OpportunityStatus, Stage, StageChange, Touchpoint
+
+QUALIFIED = (Stage.SQL, Stage.SAL, Stage.CO, Stage.WO)
+ATTRIBUTION_MODELS = ("first", "last", "linear")
+
+
+@dataclass(frozen=True)
+class Filters:
+    start: dt.date
+    end: dt.date
+    source: str = ""
+    campaign: str = ""
+    team: int | None = None
+
+    @property
+    def since(self) -> dt.datetime:
+        return timezone.make_aware(dt.datetime.combine(self.start, dt.time.min))
+
+    @property
+    def until(self) -> dt.datetime:
+        return timezone.make_aware(dt.datetime.combine(self.end + dt.timedelta(days=1), dt.time.min))
+
+    def as_query(self) -> dict:
+        q = {"start": self.start.isoformat(), "end": self.end.isoformat()}
+        if self.source:
+            q["source"] = self.source
+        if self.campaign:
+            q["campaign"] = self.campaign
+        if self.team:
+            q["team"] = self.team
+        return q
+
+
+def parse_filters(params) -> Filters:
+    today = timezone.localdate()
+
+    def date(name: str, default: dt.date) -> dt.date:
+        try:
+            return dt.date.fromisoformat(params.get(name, ""))
+        except ValueError:
+            return default
+
+    end = date("end", today)
+    start = date("start", end - dt.timedelta(days=89))
+    if start > end:
+        start, end = end, start
+    team = params.get("team", "")
+    return Filters(
+        start=start,
+        end=end,
+        source=params.get("source", "").strip()[:100],
+        campaign=params.get("campaign", "").strip()[:200],
+        team=int(team) if team.isdigit() else None,
+    )
+
+
+def filtered(leads: QuerySet[Lead], f: Filters) -> QuerySet[Lead]:
+    qs = leads.filter(created_at__gte=f.since, created_at__lt=f.until)
+    if f.source:
+        qs = qs.filter(source=f.source)
+    if f.campaign:
+        qs = qs.filter(utm_campaign=f.campaign)
+    if f.team:
+        qs = qs.filter(Q(team_id=f.team) | Q(owner__team_id=f.team))
+    return qs
+
+
+def filter_choices(leads: QuerySet[Lead]) -> dict:
+    """Sources and campaigns for the filter menus: the campaigns entered, the sources seen on
+    them and the distinct lead sources (index scan). Two queries."""
+    campaigns = list(Campaign.objects.order_by("name").values("utm_campaign", "name", "source"))
+    sources = sorted(
+        {c["source"] for c in campaigns if c["source"]}
+        | set(Lead.objects.order_by("source").values_list("source", flat=True).distinct()[:200]) - {""}
+    )
+    return {"campaigns": campaigns, "sources": sources}
+
+
+def leads_over_time(leads: QuerySet[Lead], f: Filters) -> dict:
+    """New leads per day (per week beyond 62 days) and source. One grouped query."""
+    weekly = (f.end - f.start).days > 62
+    trunc = TruncWeek if weekly else TruncDay
+    rows = (
+        leads.order_by()
+        .annotate(bucket=trunc("created_at"), src=Coalesce(NullIf(F("source"), Value("")), Value("(none)")))
+        .values("bucket", "src")
+        .annotate(n=Count("id"))
+    )
+    buckets: list[dt.date] = []
+    day = f.start - dt.timedelta(days=f.start.weekday()) if weekly else f.start
+    while day <= f.end:
+        buckets.append(day)
+        day += dt.timedelta(days=7 if weekly else 1)
+    index = {b: i for i, b in enumerate(buckets)}
+    series: dict[str, list[int]] = {}
+    for row in rows:
+        bucket = row["bucket"]
+        bucket = bucket.date() if isinstance(bucket, dt.datetime) else bucket
+        if bucket not in index:
+            continue
+        series.setdefault(row["src"], [0] * len(buckets))[index[bucket]] += row["n"]
+    totals = sorted(((sum(v), k) for k, v in series.items()), reverse=True)
+    return {
+        "labels": [b.isoformat() for b in buckets],
+        "unit": "week" if weekly else "day",
+        "series": [{"source": k, "counts": series[k], "total": t} for t, k in totals],
+    }
+
+
+def _stage_counts_by(leads: QuerySet[Lead], key: str) -> dict[str, dict[str, int]]:
+    """Leads per `key` that reached each funnel stage. The current stage says how far an open
+    or won lead went; for leads that left (disqualified, lost, recycled) the history says."""
+    rank_of = {s: i for i, s in enumerate(FUNNEL_STAGES)}
+    out: dict[str, dict[str, int]] = {}
+    rows = leads.order_by().values(key, "stage").annotate(n=Count("id"))
+    for row in rows:
+        counts = out.setdefault(row[key] or "", {s: 0 for s in FUNNEL_STAGES})
+        stage = row["stage"]
+        reached = rank_of.get(stage, 0)  # exits: MCL at least, refined below
+        for s in FUNNEL_STAGES[: reached + 1]:
+            counts[s] += row["n"]
+    exited = leads.filter(stage__in=(Stage.DISQUALIFIED, Stage.LOST, Stage.RECYCLED)).order_by()
+    history = (
+        StageChange.objects.filter(lead__in=exited.values("pk"), to_stage__in=FUNNEL_STAGES[1:])
+        .order_by()
+        .values(f"lead__{key}", "to_stage")
+        .annotate(n=Count("lead", distinct=True))
+    )
+    # Counting per to_stage overstates skips only by the stages actually skipped: exits are
+    # credited the stages their history entered.
+    for row in history:
+        counts = out.setdefault(row[f"lead__{key}"] or "", {s: 0 for s in FUNNEL_STAGES})
+        counts[row["to_stage"]] += row["n"]
+    return out
+
+
+def cpl(leads: QuerySet[Lead]) -> dict:
+    """Cost per lead per campaign and stage (spend ÷ leads of the campaign that reached the
+    stage), and per source (the spend of its campaigns). Three queries."""
+    campaigns = list(Campaign.objects.order_by("name"))
+    by_campaign = _stage_counts_by(leads.exclude(utm_campaign=""), "utm_campaign")
+    rows = []
+    for c in campaigns:
+        counts = by_campaign.get(c.utm_campaign, {s: 0 for s in FUNNEL_STAGES})
+        rows.append(
+            {
+                "name": c.name,
+                "key": c.utm_campaign,
+                "source": c.source,
+                "spend": c.spend,
+                "currency": c.currency,
+                "counts": [counts[s] for s in FUNNEL_STAGES],
+                "cpl": [(c.spend / counts[s]) if counts[s] else None for s in FUNNEL_STAGES],
+            }
+        )
+    per_source: dict[str, dict] = {}
+    for r in rows:
+        s = per_source.setdefault(
+            r["source"] or "(none)",
+            {"source": r["source"] or "(none)", "spend": Decimal(0), "counts": [0] * len(FUNNEL_STAGES)},
+        )
+        s["spend"] += r["spend"]
+        s["counts"] = [a + b for a, b in zip(s["counts"], r["counts"], strict=True)]
+    sources = []
+    for s in sorted(per_source.values(), key=lambda x: x["source"]):
+        s["cpl"] = [(s["spend"] / n) if n else None for n in s["counts"]]
+        sources.append(s)
+    total_spend = sum((r["spend"] for r in rows), Decimal(0))
+    totals = [sum(r["counts"][i] for r in rows) for i in range(len(FUNNEL_STAGES))]
+    return {
+        "stages": [s.value for s in FUNNEL_STAGES],
+        "campaigns": rows,
+        "sources": sources,
+        "total": {
+            "spend": total_spend,
+            "counts": totals,
+            "cpl": [(total_spend / n) if n else None for n in totals],
+        },
+    }
+
+
+def pipeline(leads: QuerySet[Lead]) -> dict:
+    """Pipeline value (open offers), win rate, average deal and cycle length, and velocity =
+    opportunities × win rate × average deal ÷ cycle length (per day). Two queries."""
+    opps = Opportunity.objects.filter(lead__in=leads.order_by().values("pk")).order_by()
+    agg = opps.aggregate(
+        open_n=Count("id", filter=Q(status=OpportunityStatus.OPEN)),
+        open_value=Sum("amount", filter=Q(status=OpportunityStatus.OPEN)),
+        won_n=Count("id", filter=Q(status=OpportunityStatus.WON)),
+        lost_n=Count("id", filter=Q(status=OpportunityStatus.LOST)),
+        won_avg=Avg("amount", filter=Q(status=OpportunityStatus.WON)),
+    )
+    # Cycle length from the stage history: from the lead's creation to its move to WO.
+    cycle = (
+        StageChange.objects.filter(lead__in=leads.order_by().values("pk"), to_stage=Stage.WO)
+        .order_by()
+        .aggregate(avg=Avg(F("created_at") - F("lead__created_at")))["avg"]
+    )
+    closed = agg["won_n"] + agg["lost_n"]
+    win_rate = agg["won_n"] / closed if closed else None
+    cycle_days = cycle.total_seconds() / 86400 if cycle is not None else None
+    if isinstance(cycle, (int, float)):  # SQLite answers microseconds
+        cycle_days = cycle / 86_400_000_000
+    avg_deal = agg["won_avg"]
+    velocity = None
+    if win_rate is not None and avg_deal is not None and cycle_days:
+        velocity = agg["open_n"] * win_rate * float(avg_deal) / max(cycle_days, 1 / 24)
+    return {
+        "open": agg["open_n"],
+        "value": agg["open_value"] or Decimal(0),
+        "won": agg["won_n"],
+        "lost": agg["lost_n"],
+        "win_rate": win_rate,
+        "avg_deal": avg_deal,
+        "cycle_days": cycle_days,
+        "velocity": velocity,
+    }
+
+
+def attribution(leads: QuerySet[Lead], model: str) -> dict:
+    """Credit for qualified leads (SQL and beyond) per source: first touch, last touch or
+    linear over the lead's touchpoints carrying a utm_source; a lead with none is credited
+    to its own utm_source / source. Two queries."""
+    converted = leads.filter(stage__in=QUALIFIED).order_by()
+    own = Coalesce(NullIf(F("utm_source"), Value("")), NullIf(F("source"), Value("")), Value("(direct)"))
+    credit: dict[str, float] = {}
+    if model in ("first", "last"):
+        touches = Touchpoint.objects.filter(lead=OuterRef("pk")).exclude(utm_source="")
+        touches = touches.order_by("occurred_at" if model == "first" else "-occurred_at", "id")
+        rows = (
+            converted.annotate(src=Coalesce(Subquery(touches.values("utm_source")[:1]), own))
+            .values("src")
+            .annotate(n=Count("id"))
+        )
+        for row in rows:
+            credit[row["src"]] = credit.get(row["src"], 0) + row["n"]
+    else:
+        lead_sql, params = converted.values("pk").query.sql_with_params()
+        table = Touchpoint._meta.db_table
+        with connection.cursor() as cur:
+            cur.execute(
+                f"SELECT src, SUM(1.0 / n) FROM (SELECT t.utm_source AS src, "
+                f"COUNT(*) OVER (PARTITION BY t.lead_id) AS n FROM {table} t "
+                f"WHERE t.utm_source <> '' AND t.lead_id IN ({lead_sql})) x GROUP BY src",
+                params,
+            )
+            for src, value in cur.fetchall():
+                credit[src] = credit.get(src, 0) + float(value)
+        touched = Touchpoint.objects.filter(lead=OuterRef("pk")).exclude(utm_source="")
+        untouched = converted.filter(~Exists(touched))
+        for row in untouched.annotate(src=own).values("src").annotate(n=Count("id")):
+            credit[row["src"]] = credit.get(row["src"], 0) + row["n"]
+    total = sum(credit.values())
+    rows = [
+        {"source": src, "credit": value, "share": value / total if total else None}
+        for src, value in sorted(credit.items(), key=lambda kv: (-kv[1], kv[0]))
+    ]
+    return {"model": model, "rows": rows, "total": total}

@@ -1,0 +1,332 @@
+"""The pages sellers work in: the queue, the leads list, the lead page and their actions.
+
+Thin views: reads through `leads.selectors` / `leads.worklists`, writes through
+`leads.services`. Actions answer htmx requests with the updated fragment and plain form
+posts with a redirect and a message."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal, InvalidOperation
+
+from django.apps import apps
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpRequest, HttpResponse, QueryDict
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST
+
+from leadcrm.errors import ServiceError
+from leads import selectors, services, worklists
+from leads.exports import csv_response
+from leads.models import (
+    OPEN_STAGES,
+    ActorType,
+    Bant,
+    ConsentStatus,
+    Grade,
+    Lead,
+    Opportunity,
+    ScoreChange,
+    Stage,
+    TouchpointType,
+)
+
+EXPORT_COLUMNS = (
+    ("id", "id"),
+    ("email", "email"),
+    ("first_name", "first_name"),
+    ("last_name", "last_name"),
+    ("company", "company_name"),
+    ("country", "country"),
+    ("source", "source"),
+    ("utm_campaign", "utm_campaign"),
+    ("stage", "stage"),
+    ("grade", "grade"),
+    ("score", "score"),
+    ("owner", "owner__username"),
+    ("created_at", "created_at"),
+)
+
+
+def _actor(request: HttpRequest) -> services.Actor:
+    return services.Actor(request.user, ActorType.USER)
+
+
+def _is_htmx(request: HttpRequest) -> bool:
+    return request.headers.get("HX-Request") == "true"
+
+
+def _export(qs, filename: str) -> HttpResponse:
+    header = [name for name, _ in EXPORT_COLUMNS]
+    rows = qs.values_list(*[field for _, field in EXPORT_COLUMNS]).iterator(chunk_size=2000)
+    return csv_response(filename, header, rows)
+
+
+def _filter_query(request: HttpRequest, drop=("export", "page")) -> str:
+    params = request.GET.copy()
+    for key in drop:
+        params.pop(key, None)
+    return params.urlencode()
+
+
+# --- queue ----------------------------------------------------------------------------
+
+
+@login_required
+def queue(request: HttpRequest) -> HttpResponse:
+    user = request.user
+    if not user.works_leads:
+        return redirect("leads-list")
+    qs = worklists.queue_leads(user=user, params=request.GET)
+    if request.GET.get("export") == "csv":
+        return _export(qs, "queue.csv")
+    rows = list(qs[: worklists.QUEUE_LIMIT + 1])
+    context = {
+        "rows": rows[: worklists.QUEUE_LIMIT],
+        "more": len(rows) > worklists.QUEUE_LIMIT,
+        "limit": worklists.QUEUE_LIMIT,
+        "params": request.GET,
+        "query": _filter_query(request),
+        "saved": worklists.saved_filters(user=user, page="queue"),
+        "stages": [s for s in Stage if s in OPEN_STAGES],
+        "grades": Grade.values,
+        "next_stage": worklists.NEXT_STAGE,
+        "now": timezone.now(),
+    }
+    return render(request, "leads/queue.html", context)
+
+
+@login_required
+@require_POST
+def saved_filter_save(request: HttpRequest) -> HttpResponse:
+    page = request.POST.get("page", "queue")
+    page = page if page in ("queue", "leads") else "queue"
+    try:
+        services.saved_filter_save(
+            user=request.user, page=page, name=request.POST.get("name", ""), query=request.POST.get("query", "")
+        )
+        messages.success(request, _("Filter saved."))
+    except ServiceError:
+        messages.error(request, _("Give the filter a name."))
+    target = reverse("queue" if page == "queue" else "leads-list")
+    return redirect(f"{target}?{request.POST.get('query', '')}")
+
+
+@login_required
+@require_POST
+def saved_filter_delete(request: HttpRequest, pk: int) -> HttpResponse:
+    services.saved_filter_delete(user=request.user, filter_id=pk)
+    messages.success(request, _("Filter deleted."))
+    return redirect(request.POST.get("page") == "leads" and "leads-list" or "queue")
+
+
+# --- leads list -----------------------------------------------------------------------
+
+
+@login_required
+def leads_list(request: HttpRequest) -> HttpResponse:
+    qs = worklists.leads_list(user=request.user, params=request.GET)
+    if request.GET.get("export") == "csv":
+        return _export(qs, "leads.csv")
+    try:
+        page = max(1, int(request.GET.get("page", "1")))
+    except ValueError:
+        page = 1
+    start = (page - 1) * worklists.LIST_LIMIT
+    rows = list(qs[start : start + worklists.LIST_LIMIT + 1])
+    context = {
+        "rows": rows[: worklists.LIST_LIMIT],
+        "page": page,
+        "has_next": len(rows) > worklists.LIST_LIMIT,
+        "params": request.GET,
+        "query": _filter_query(request),
+        "saved": worklists.saved_filters(user=request.user, page="leads"),
+        "stages": list(Stage),
+        "grades": Grade.values,
+    }
+    return render(request, "leads/leads_list.html", context)
+
+
+# --- lead page ------------------------------------------------------------------------
+
+
+def _visible_lead(request: HttpRequest, pk: int) -> Lead:
+    """404 for a lead the user may not see: its existence is not disclosed."""
+    qs = selectors.leads_visible_to(request.user).select_related("company", "owner", "team")
+    return get_object_or_404(qs, pk=pk)
+
+
+def _predictive():
+    if not apps.is_installed("scoring"):
+        return None
+    from scoring import selectors as scoring_selectors
+
+    return scoring_selectors.predictive_model_active()
+
+
+def _open_sla(lead: Lead):
+    model = worklists.sla_clock_model()
+    if model is None:
+        return None
+    return model.objects.filter(lead=lead, closed_at__isnull=True).order_by("due_at").first()
+
+
+@login_required
+def lead_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    lead = _visible_lead(request, pk)
+    user = request.user
+    bant = Bant.objects.filter(lead=lead).first()
+    opportunity = Opportunity.objects.filter(lead=lead).first()
+    options = selectors.lead_stage_options(lead=lead, user=user)
+    for option in options:
+        option["may"] = selectors.user_may_work_lead(user, lead, option["to"])
+    scores = list(ScoreChange.objects.filter(lead=lead).order_by("-created_at", "-id")[:60])
+    history = selectors.lead_history(lead=lead, limit=200)
+    model = _predictive()
+    context = {
+        "lead": lead,
+        "bant": bant,
+        "opportunity": opportunity,
+        "options": options,
+        "may_work": user.works_leads,
+        "may_claim": lead.owner_id is None and user.works_leads and lead.is_open,
+        "history": history,
+        "score_points": [
+            {"at": c.created_at.isoformat(), "score": c.new_score, "fit": c.fit_score, "eng": c.engagement_score}
+            for c in reversed(scores)
+        ],
+        "reasons": scores[0].reasons if scores else [],
+        "model": model,
+        "sla": _open_sla(lead),
+        "consent": ConsentStatus(lead.consent_status).label,
+        "activity_types": [
+            (TouchpointType.CALL, _("Call")),
+            (TouchpointType.NOTE, _("Note")),
+            (TouchpointType.MEETING, _("Meeting")),
+            (TouchpointType.EMAIL_SENT, _("E-mail sent")),
+        ],
+        "today": timezone.localdate(),
+    }
+    return render(request, "leads/lead_detail.html", context)
+
+
+def _back(request: HttpRequest, lead: Lead) -> HttpResponse:
+    target = request.POST.get("next", "")
+    if target and url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}):
+        return redirect(target)
+    return redirect("lead-detail", pk=lead.pk)
+
+
+def _row(request: HttpRequest, lead_id: int, *, error: str = "", notice: str = "") -> HttpResponse:
+    """The queue row of a lead after an action (empty when it left the queue)."""
+    qs = worklists.queue_leads(user=request.user, params=QueryDict())
+    lead = qs.filter(pk=lead_id).first()
+    context = {"lead": lead, "lead_id": lead_id, "error": error, "notice": notice, "now": timezone.now()}
+    context["next_stage"] = worklists.NEXT_STAGE
+    return render(request, "leads/_queue_row.html", context)
+
+
+def _done(request: HttpRequest, lead: Lead, *, ok: str = "", error: str = "") -> HttpResponse:
+    if _is_htmx(request):
+        return _row(request, lead.pk, error=error, notice=ok)
+    if error:
+        messages.error(request, error)
+    elif ok:
+        messages.success(request, ok)
+    return _back(request, lead)
+
+
+def _workable(request: HttpRequest, pk: int, to_stage: str | None = None) -> Lead:
+    lead = _visible_lead(request, pk)
+    if not selectors.user_may_work_lead(request.user, lead, to_stage):
+        raise PermissionDenied
+    return lead
+
+
+def _errors_text(exc: ServiceError) -> str:
+    return " ".join(str(m) for msgs in exc.errors.values() for m in (msgs if isinstance(msgs, list) else [msgs]))
+
+
+@login_required
+@require_POST
+def lead_claim(request: HttpRequest, pk: int) -> HttpResponse:
+    lead = _workable(request, pk)
+    if lead.owner_id is not None:
+        return _done(request, lead, error=_("This lead already has an owner."))
+    try:
+        services.lead_assign(lead_id=lead.pk, owner=request.user, actor=_actor(request), reason="Claimed from the pool")
+    except ServiceError as exc:
+        return _done(request, lead, error=_errors_text(exc))
+    return _done(request, lead, ok=_("Lead claimed."))
+
+
+@login_required
+@require_POST
+def lead_log(request: HttpRequest, pk: int) -> HttpResponse:
+    lead = _workable(request, pk)
+    kind = request.POST.get("type", TouchpointType.NOTE)
+    note = (request.POST.get("note") or request.headers.get("HX-Prompt", "")).strip()[:5000]
+    if kind == TouchpointType.NOTE and not note:
+        return _done(request, lead, error=_("Write the note first."))
+    try:
+        services.lead_log_activity(lead_id=lead.pk, type=kind, note=note, actor=_actor(request))
+    except ServiceError as exc:
+        return _done(request, lead, error=_errors_text(exc))
+    return _done(request, lead, ok=_("Activity logged."))
+
+
+@login_required
+@require_POST
+def lead_move(request: HttpRequest, pk: int) -> HttpResponse:
+    to = request.POST.get("to", "")
+    if to not in Stage.values:
+        raise Http404
+    lead = _workable(request, pk, to)
+    reason = (request.POST.get("reason") or request.headers.get("HX-Prompt", "")).strip()[:2000]
+    try:
+        services.lead_transition(
+            lead_id=lead.pk, to=to, reason=reason, override=bool(request.POST.get("override")), actor=_actor(request)
+        )
+    except services.TransitionRefused as exc:
+        return _done(request, lead, error=_("Move to %(stage)s refused: %(message)s") % {"stage": to, "message": exc})
+    return _done(request, lead, ok=_("Moved to %(stage)s.") % {"stage": to})
+
+
+@login_required
+@require_POST
+def lead_bant(request: HttpRequest, pk: int) -> HttpResponse:
+    lead = _workable(request, pk)
+    fields = {f: request.POST.get(f, "").strip()[:5000] for f in ("budget", "authority", "need", "timeline", "notes")}
+    services.lead_bant_set(lead_id=lead.pk, actor=_actor(request), **fields)
+    messages.success(request, _("BANT saved."))
+    return _back(request, lead)
+
+
+@login_required
+@require_POST
+def lead_opportunity(request: HttpRequest, pk: int) -> HttpResponse:
+    lead = _workable(request, pk, Stage.CO)
+    try:
+        amount = Decimal(request.POST.get("amount", "").replace(",", ".").replace(" ", ""))
+        expected = dt.date.fromisoformat(request.POST.get("expected_close", ""))
+        currency = request.POST.get("currency", "EUR").strip().upper()
+        if amount < 0 or len(currency) != 3:
+            raise ValueError
+    except (InvalidOperation, ValueError):
+        messages.error(request, _("Enter an amount, a 3-letter currency and an expected close date."))
+        return _back(request, lead)
+    try:
+        services.lead_create_opportunity(
+            lead_id=lead.pk, actor=_actor(request), amount=amount, currency=currency, expected_close=expected
+        )
+    except services.TransitionRefused as exc:
+        messages.error(request, _("Move to %(stage)s refused: %(message)s") % {"stage": Stage.CO, "message": exc})
+        return _back(request, lead)
+    messages.success(request, _("Opportunity created; the lead is now CO."))
+    return _back(request, lead)
