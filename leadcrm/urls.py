@@ -7,7 +7,7 @@ urlpatterns = [
     path("i18n/", include("django.conf.urls.i18n")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
-    path("api/v1/", include("leadcrm.api_urls")),
+    path("api/v1/", include(("leadcrm.api_urls", "api"))),  # names: "api:<name>"
     path("scoring/", include("scoring.urls")),
     path("", include("leads.urls")),
     path("", include("routing.urls")),

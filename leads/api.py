@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import django_filters
 from django.conf import settings
-from django.db.models import Q
+from django.db.models import DateTimeField, Q, Value
 from django.db.models.fields.json import KeyTransform
+from django.db.models.functions import Coalesce
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import filters, serializers, status
@@ -134,15 +137,40 @@ class LeadFilter(django_filters.FilterSet):
         return queryset
 
 
+# A cursor cannot hold a NULL position: nullable dates sort through a non-null stand-in.
+NEVER = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+NULLABLE_ORDERINGS = {"last_activity_at": "last_activity_sort", "stage_changed_at": "stage_changed_sort"}
+
+
+class LeadOrdering(filters.OrderingFilter):
+    def get_ordering(self, request, queryset, view):
+        ordering = super().get_ordering(request, queryset, view)
+        if not ordering:
+            return ordering
+        out = []
+        for term in ordering:
+            desc, name = term.startswith("-"), term.lstrip("-")
+            out.append(("-" if desc else "") + NULLABLE_ORDERINGS.get(name, name))
+        return out
+
+
 class LeadListCreate(GenericAPIView):
     serializer_class = LeadOutputSerializer
     pagination_class = LeadPagination
     filterset_class = LeadFilter
-    filter_backends = [django_filters.rest_framework.DjangoFilterBackend, filters.OrderingFilter]
+    filter_backends = [django_filters.rest_framework.DjangoFilterBackend, LeadOrdering]
     ordering_fields = ["created_at", "updated_at", "score", "last_activity_at", "stage_changed_at"]
 
     def get_queryset(self):
-        return selectors.leads_visible_to(self.request.user)
+        qs = selectors.leads_visible_to(self.request.user)
+        if self.request.query_params.get("ordering", "").lstrip("-") in NULLABLE_ORDERINGS:
+            qs = qs.annotate(
+                **{
+                    alias: Coalesce(name, Value(NEVER), output_field=DateTimeField())
+                    for name, alias in NULLABLE_ORDERINGS.items()
+                }
+            )
+        return qs
 
     @extend_schema(operation_id="leads_list", responses=LeadOutputSerializer(many=True))
     def get(self, request):
@@ -158,6 +186,11 @@ class LeadListCreate(GenericAPIView):
         data = LeadInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         lead, created = services.lead_capture(data=data.validated_data, actor=actor_of(request))
+        if created and request.user.role == Role.SDR:
+            # A seller who captures a lead (a call, a business card) works it.
+            lead = services.lead_assign(
+                lead_id=lead.pk, owner=request.user, actor=actor_of(request), reason="Captured by its seller"
+            )
         code = status.HTTP_201_CREATED if created else status.HTTP_200_OK
         if not created and not selectors.leads_visible_to(request.user).filter(pk=lead.pk).exists():
             return Response({"id": lead.pk, "email": lead.email}, status=code)

@@ -22,6 +22,12 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
     return [f"leadcrm database: {where}", f"leadcrm celery broker: {broker} (tasks {eager})"]
 
 
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(settings):
+    """Every test user gets a password; the production hasher makes that ~0.3 s each."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
 @pytest.fixture
 def api_client():
     from rest_framework.test import APIClient

@@ -11,12 +11,6 @@ import pytest
 _emails = itertools.count(1)
 
 
-@pytest.fixture(autouse=True)
-def _fast_password_hashing(settings):
-    """Every fixture user gets a password; the production hasher makes that ~0.3 s each."""
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 @pytest.fixture
 def people(make_user):
     """Team A (manager_a, sdr_a, sdr_a2), team B (manager_b, sdr_b), an admin and marketing."""

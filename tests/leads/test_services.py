@@ -90,11 +90,24 @@ def test_update_sets_blanks_and_merges_properties():
     assert lead.properties == {"b": "x", "c": True}
 
 
-def test_update_never_touches_the_stage_or_the_email():
+def test_update_never_touches_the_stage_or_the_score():
     lead, _ = capture("p@acme.com")
-    services.lead_update(lead_id=lead.pk, data={"stage": Stage.WO, "email": "other@acme.com", "score": 99}, actor=BOT)
+    services.lead_update(lead_id=lead.pk, data={"stage": Stage.WO, "score": 99}, actor=BOT)
     lead.refresh_from_db()
-    assert (lead.stage, lead.email, lead.score) == (Stage.MCL, "p@acme.com", 0)
+    assert (lead.stage, lead.score) == (Stage.MCL, 0)
+
+
+def test_update_changes_the_email_unless_another_lead_has_it():
+    lead, _ = capture("p@acme.com")
+    capture("taken@acme.com")
+    services.lead_update(lead_id=lead.pk, data={"email": "new@acme.com"}, actor=BOT)
+    lead.refresh_from_db()
+    assert lead.email == "new@acme.com"
+    with pytest.raises(ServiceError) as refused:
+        services.lead_update(lead_id=lead.pk, data={"email": "taken@acme.com"}, actor=BOT)
+    assert "email" in refused.value.errors
+    lead.refresh_from_db()
+    assert lead.email == "new@acme.com"
 
 
 # --- bulk -----------------------------------------------------------------------------------
