@@ -186,6 +186,8 @@ def lead_detail(request: HttpRequest, pk: int) -> HttpResponse:
     options = selectors.lead_stage_options(lead=lead, user=user)
     for option in options:
         option["may"] = selectors.user_may_work_lead(user, lead, option["to"])
+        if option["guard"] == "reason_required":  # the button's form asks for the reason
+            option.update(allowed=True, guard=None, message="", needs_reason=True)
     scores = list(ScoreChange.objects.filter(lead=lead).order_by("-created_at", "-id")[:60])
     history = selectors.lead_history(lead=lead, limit=200)
     model = _predictive()
@@ -201,7 +203,8 @@ def lead_detail(request: HttpRequest, pk: int) -> HttpResponse:
             {"at": c.created_at.isoformat(), "score": c.new_score, "fit": c.fit_score, "eng": c.engagement_score}
             for c in reversed(scores)
         ],
-        "reasons": scores[0].reasons if scores else [],
+        "reasons": _reasons(scores[0].reasons if scores else []),
+        "company": lead.company,
         "model": model,
         "sla": _open_sla(lead),
         "consent": ConsentStatus(lead.consent_status).label,
@@ -214,6 +217,17 @@ def lead_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "today": timezone.localdate(),
     }
     return render(request, "leads/lead_detail.html", context)
+
+
+def _reasons(raw) -> list[dict]:
+    """Scoring's reasons ({rule, name, kind, points}) in one shape for the page."""
+    out = []
+    for r in raw if isinstance(raw, list) else []:
+        if isinstance(r, dict):
+            out.append({"label": r.get("name") or r.get("rule") or "", "kind": r.get("kind", ""), "points": r.get("points")})
+        else:
+            out.append({"label": str(r), "kind": "", "points": None})
+    return out
 
 
 def _back(request: HttpRequest, lead: Lead) -> HttpResponse:
