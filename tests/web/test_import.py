@@ -148,7 +148,7 @@ def test_upload_dry_run_then_import_with_error_report(client, django_capture_on_
     assert progress["HX-Refresh"] == "true" and b'data-status="done"' in progress.content
     # Imported once: a second run is refused.
     client.post(reverse("import-detail", args=[job.pk]), {**form, "action": "import"})
-    assert Lead.objects.count() == 4
+    assert Lead.objects.count() == 3
 
 
 @pytest.mark.django_db
