@@ -24,7 +24,9 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/leadcrm_bench")
 os.environ.setdefault("SECRET_KEY", "bench")
 os.environ.setdefault("HTTPS", "false")
-os.environ.setdefault("CELERY_TASK_ALWAYS_EAGER", "true")
+# Reactions (scoring, routing) are queued for workers, not run inside the timed request.
+os.environ.setdefault("CELERY_TASK_ALWAYS_EAGER", "false")
+os.environ.setdefault("CELERY_BROKER_URL", "memory://")
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "leadcrm.settings")
 
 

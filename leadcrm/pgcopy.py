@@ -20,7 +20,7 @@ from django.utils import timezone
 
 
 def _quote(value: object) -> str:
-    """One CSV cell: NULL is an unquoted empty cell, every string is quoted."""
+    """One CSV cell of any type: NULL is an unquoted empty cell, strings are quoted."""
     if value is None:
         return ""
     if isinstance(value, bool):
@@ -34,6 +34,25 @@ def _quote(value: object) -> str:
     return '"' + str(value).replace('"', '""') + '"'
 
 
+def _text(value: object) -> str:
+    return "" if value is None else '"' + str(value).replace('"', '""') + '"'
+
+
+def _number(value: object) -> str:
+    return "" if value is None else str(value)
+
+
+def _formatter(field: models.Field) -> Callable[[object], str]:
+    """The cell format for one column, chosen once per column instead of per value."""
+    if isinstance(field, (models.CharField, models.TextField)):
+        return _text
+    if isinstance(field, (models.IntegerField, models.FloatField, models.ForeignKey)) and not isinstance(
+        field, models.BooleanField
+    ):
+        return _number
+    return _quote
+
+
 def _temp_name(kind: str, table: str, cols: str) -> str:
     """One session-lived temp table per table and column set (it is emptied after use)."""
     return f"_{kind}_{table}_{zlib.crc32(cols.encode()):08x}"
@@ -43,16 +62,18 @@ def _columns(model: type[models.Model]) -> list[models.Field]:
     return [f for f in model._meta.concrete_fields if not f.primary_key]
 
 
-def _getter(field: models.Field, now: dt.datetime) -> Callable[[models.Model | dict], object]:
+def _getter(field: models.Field, now: dt.datetime) -> Callable[[models.Model | dict], str]:
     """Read one column from a model instance or from a dict keyed by attname (cheaper to
     build than an instance: no __init__ over ~40 fields); dicts fall back on defaults."""
     name = field.attname
     auto = getattr(field, "auto_now", False) or getattr(field, "auto_now_add", False)
     default = field.get_default() if field.has_default() else None
 
+    fmt = _formatter(field)
+
     def get(obj):
         value = obj.get(name, default) if isinstance(obj, dict) else getattr(obj, name)
-        return now if auto and value is None else value
+        return fmt(now if auto and value is None else value)
 
     return get
 
@@ -75,7 +96,7 @@ def copy_insert(
     buf = io.StringIO()
     count = 0
     for obj in objs:
-        buf.write(",".join(_quote(get(obj)) for get in getters))
+        buf.write(",".join([get(obj) for get in getters]))
         buf.write("\n")
         count += 1
     if not count:
@@ -119,7 +140,7 @@ def copy_update(objs: list[models.Model], *, model: type[models.Model], fields: 
     getters = [_getter(f, now) for f in chosen]
     buf = io.StringIO()
     for obj in objs:
-        buf.write(",".join(_quote(get(obj)) for get in getters))
+        buf.write(",".join([get(obj) for get in getters]))
         buf.write("\n")
     buf.seek(0)
     table = model._meta.db_table

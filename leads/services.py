@@ -13,6 +13,7 @@ from decimal import Decimal
 
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Count, Max, OuterRef, Subquery
+from django.db.models.base import ModelState
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -304,7 +305,7 @@ def _bulk_upsert(rows: list[tuple[int, dict]], actor: Actor, history: bool) -> l
     for email, data in merged.items():
         lead = existing.get(email)
         if lead is None:
-            lead = Lead(email=email, stage=Stage.MCL, stage_changed_at=now)
+            lead = _new_lead(email=email, now=now)
             _apply_fields(lead, data, overwrite_blank=True)
             lead.properties = dict(data.get("properties") or {})
             to_create.append(lead)
@@ -355,6 +356,23 @@ def _bulk_upsert(rows: list[tuple[int, dict]], actor: Actor, history: bool) -> l
         seen.add(pk)
         results.append(BulkRowResult(index=index, status=status, id=pk))
     return results
+
+
+_LEAD_DEFAULTS: dict | None = None
+
+
+def _new_lead(*, email: str, now: dt.datetime) -> Lead:
+    """An unsaved MCL lead without Model.__init__ (a third of a 10,000-row import went
+    there): every column gets its field default, the instance its fresh ModelState."""
+    global _LEAD_DEFAULTS
+    if _LEAD_DEFAULTS is None:
+        _LEAD_DEFAULTS = {f.attname: f.get_default() for f in Lead._meta.concrete_fields}
+    lead = Lead.__new__(Lead)
+    lead.__dict__.update(_LEAD_DEFAULTS)
+    lead._state = ModelState()
+    lead.email, lead.stage, lead.stage_changed_at, lead.properties = email, Stage.MCL, now, {}
+    lead.created_at = lead.updated_at = now
+    return lead
 
 
 def _insert_new_leads(leads: list[Lead]) -> None:
