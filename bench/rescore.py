@@ -25,7 +25,8 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/leadcrm_bench_scoring")
 os.environ.setdefault("SECRET_KEY", "bench")
 os.environ.setdefault("HTTPS", "false")
-os.environ.setdefault("CELERY_TASK_ALWAYS_EAGER", "true")
+os.environ.setdefault("CELERY_TASK_ALWAYS_EAGER", "false")  # reactions (routing) go to a queue
+os.environ.setdefault("CELERY_BROKER_URL", "memory://")
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "leadcrm.settings")
 
 from bench.ingest import ensure_database  # noqa: E402

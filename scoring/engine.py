@@ -80,8 +80,7 @@ class RuleSet:
     grade_c_min: int = 25
 
 
-@dataclass(frozen=True)
-class Contribution:
+class Contribution(NamedTuple):
     rule: int
     name: str
     kind: str  # fit / engagement
@@ -97,7 +96,7 @@ class Score:
     engagement: int
     total: int
     grade: str
-    contributions: tuple[Contribution, ...] = ()
+    contributions: Sequence[Contribution] = ()
 
     @property
     def reasons(self) -> list[dict]:
@@ -204,12 +203,13 @@ class _CompiledEngagement:
     prop_check: Callable[[Any], bool] | None
     period: float | None  # seconds
     half_life: float | None  # seconds
+    points: float
 
 
 @dataclass(frozen=True)
 class CompiledRuleSet:
     ruleset: RuleSet
-    fit: tuple[tuple[FitRule, Callable[[Any], bool]], ...]
+    fit: tuple[tuple[FitRule, bool, str, Callable[[Any], bool]], ...]  # rule, in properties, key, check
     by_type: dict[str, tuple[_CompiledEngagement, ...]]
     names: dict[int, str]
 
@@ -224,11 +224,15 @@ def compile_ruleset(rules: RuleSet) -> CompiledRuleSet:
                 prop_check=condition("equals", r.property_value) if r.property_key else None,
                 period=r.cap_period_days * DAY if r.cap_period_days else None,
                 half_life=r.half_life_days * DAY if r.half_life_days else None,
+                points=float(r.points),
             )
         )
     return CompiledRuleSet(
         ruleset=rules,
-        fit=tuple((r, condition(r.operator, r.value)) for r in rules.fit_rules),
+        fit=tuple(
+            (r, r.field.startswith("properties."), r.field.removeprefix("properties."), condition(r.operator, r.value))
+            for r in rules.fit_rules
+        ),
         by_type={k: tuple(v) for k, v in by_type.items()},
         names={r.id: r.name for r in rules.engagement_rules},
     )
@@ -256,8 +260,9 @@ def decay(points: float, age_seconds: float, half_life_seconds: float | None) ->
 
 def fit_points(compiled: CompiledRuleSet, lead: LeadFacts) -> tuple[float, list[Contribution]]:
     total, fired = 0.0, []
-    for rule, check in compiled.fit:
-        if check(lead_value(lead, rule.field)):
+    fields, props = lead.fields, lead.properties
+    for rule, in_props, key, check in compiled.fit:
+        if check(props.get(key) if in_props else fields.get(key)):
             total += rule.points
             fired.append(Contribution(rule.id, rule.name, "fit", rule.points))
     return total, fired
@@ -268,11 +273,16 @@ def engagement_points(
 ) -> tuple[float, list[Contribution]]:
     """Events in any order (any tuple whose first items are type, occurred_at, url,
     properties); they are counted oldest first, so a cap keeps the earliest."""
+    by_type = compiled.by_type
     per_rule: dict[int, float] = {}
     used: dict[tuple[int, int], float] = {}  # (rule, period bucket) → raw points counted
-    for ev in sorted(events, key=itemgetter(1)):
-        candidates = compiled.by_type.get(ev[0])
-        if not candidates:
+    if not isinstance(events, (list, tuple)):
+        events = list(events)
+    if len(events) > 1:
+        events = sorted(events, key=itemgetter(1))
+    for ev in events:
+        candidates = by_type.get(ev[0])
+        if candidates is None:
             continue
         age = now - ev[1]
         if age < 0:
@@ -283,7 +293,7 @@ def engagement_points(
                 continue
             if c.prop_check is not None and not c.prop_check((ev[3] or {}).get(r.property_key)):
                 continue
-            raw = float(r.points)
+            raw = c.points
             if r.cap is not None:
                 key = (r.id, int(age // c.period) if c.period else 0)
                 room = r.cap - used.get(key, 0.0)
@@ -292,9 +302,14 @@ def engagement_points(
                 if abs(raw) > room:
                     raw = math.copysign(room, raw)
                 used[key] = used.get(key, 0.0) + abs(raw)
-            per_rule[r.id] = per_rule.get(r.id, 0.0) + decay(raw, age, c.half_life)
+            if c.half_life is not None and age > 0:
+                raw *= 0.5 ** (age / c.half_life)
+            per_rule[r.id] = per_rule.get(r.id, 0.0) + raw
+    if not per_rule:
+        return 0.0, []
+    names = compiled.names
     fired = [
-        Contribution(rule_id, compiled.names[rule_id], "engagement", pts)
+        Contribution(rule_id, names[rule_id], "engagement", pts)
         for rule_id, pts in per_rule.items()
         if abs(pts) >= 0.005
     ]
@@ -303,16 +318,15 @@ def engagement_points(
 
 def score_lead(compiled: CompiledRuleSet, lead: LeadFacts, events: Iterable[Event], now: float) -> Score:
     """The whole score of one lead at `now` (UNIX seconds)."""
-    fit_raw, fit_fired = fit_points(compiled, lead)
-    eng_raw, eng_fired = engagement_points(compiled, events, now)
-    fit, engagement = clamp(fit_raw), clamp(eng_raw)
-    return Score(
-        fit=fit,
-        engagement=engagement,
-        total=clamp(fit + engagement),
-        grade=grade_for(fit, compiled.ruleset),
-        contributions=tuple(fit_fired + eng_fired),
-    )
+    fit_raw, fired = fit_points(compiled, lead)
+    eng_raw, eng_fired = engagement_points(compiled, events, now) if events != [] else (0.0, [])
+    fit = 0 if fit_raw <= 0 else 100 if fit_raw >= 100 else int(round(fit_raw))
+    engagement = 0 if eng_raw <= 0 else 100 if eng_raw >= 100 else int(round(eng_raw))
+    rs = compiled.ruleset
+    grade = "A" if fit >= rs.grade_a_min else "B" if fit >= rs.grade_b_min else "C" if fit >= rs.grade_c_min else "D"
+    if eng_fired:
+        fired += eng_fired
+    return Score(fit=fit, engagement=engagement, total=min(100, fit + engagement), grade=grade, contributions=fired)
 
 
 def score(rules: RuleSet, lead: LeadFacts, events: Iterable[Event], now: float) -> Score:

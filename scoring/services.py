@@ -12,6 +12,7 @@ import json
 import re
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 from django.db import connection, transaction
@@ -298,6 +299,7 @@ LEAD_COLS = ("id", "stage", "score", "fit_score", "engagement_score", "grade", "
 class _Needs:
     fields: tuple[str, ...]
     properties: bool
+    property_keys: tuple[str, ...] | None  # only these keys (None: the whole object)
     event_types: tuple[str, ...] | None  # None: every type
     url: bool
     event_properties: bool
@@ -312,6 +314,9 @@ def _needs_for(rules: list[engine.RuleSet], *, model: bool) -> _Needs:
     return _Needs(
         fields=tuple(sorted(fields)),
         properties=model or any(r.field.startswith("properties.") for r in fit),
+        property_keys=None
+        if model
+        else tuple(sorted({r.field.removeprefix("properties.") for r in fit if r.field.startswith("properties.")})),
         event_types=None if model else tuple(sorted({r.event_type for r in eng})),
         url=any(r.url_pattern for r in eng),
         event_properties=model or any(r.property_key for r in eng),
@@ -322,6 +327,11 @@ def _epoch(column: str) -> str:
     if connection.vendor == "postgresql":
         return f"EXTRACT(EPOCH FROM {column})::float8"
     return f"CAST(strftime('%%s', {column}) AS REAL)"
+
+
+def _loads(value):
+    """One JSON value as the driver gives it (Django leaves jsonb undecoded on psycopg2)."""
+    return json.loads(value) if isinstance(value, str) else value
 
 
 def _json(value):
@@ -344,7 +354,13 @@ def _stream(
     q = connection.ops.quote_name
     lead_cols = LEAD_COLS + extra_cols
     cols = [q(c) if c != "closed_at" else _epoch(q(c)) for c in lead_cols]
-    cols += [q(f) for f in needs.fields] + ([q("properties")] if needs.properties else [])
+    cols += [q(f) for f in needs.fields]
+    # On PostgreSQL, only the custom fields the rules read (decoding whole objects costs).
+    keys = needs.property_keys if needs.properties and connection.vendor == "postgresql" else None
+    if keys is not None:
+        cols += [f"{q('properties')} -> '{k.replace(chr(39), chr(39) * 2)}'" for k in keys]
+    elif needs.properties:
+        cols.append(q("properties"))
     n_fixed, n_fields = len(lead_cols), len(needs.fields)
     ev_cols = ", ".join(
         [
@@ -407,7 +423,13 @@ def _stream(
                 facts = engine.LeadFacts(
                     id=row[0],
                     fields=dict(zip(needs.fields, row[n_fixed : n_fixed + n_fields], strict=True)),
-                    properties=_json(row[-1]) if needs.properties else {},
+                    properties=(
+                        {k: _loads(v) for k, v in zip(keys, row[n_fixed + n_fields :], strict=True) if v is not None}
+                        if keys is not None
+                        else _json(row[-1])
+                        if needs.properties
+                        else {}
+                    ),
                 )
                 out.append((row, facts, by_lead.get(row[0], [])))
             yield out
@@ -424,6 +446,45 @@ class RescoreStats:
     changed: int = 0
     promoted: int = 0
     seconds: float = 0.0
+
+
+class _Writer:
+    """Writes a chunk's scores while the next chunk is read and scored. On PostgreSQL and
+    outside a transaction (a full rescore from a task or the command), the write runs on a
+    second connection in a thread, so the database's work and Python's overlap on two
+    cores; at most one chunk waits, so memory stays flat. Otherwise it writes inline."""
+
+    def __init__(self, stats: RescoreStats, *, background: bool):
+        self.stats = stats
+        self.pool = ThreadPoolExecutor(1, thread_name_prefix="rescore-writer") if background else None
+        if self.pool is not None and connection.in_atomic_block:
+            self.pool = None  # a second connection would not see this transaction's rows
+        self.pending: Future | None = None
+
+    def _count(self, result) -> None:
+        self.stats.changed += len(result.changed)
+        self.stats.promoted += len(result.promoted)
+
+    def submit(self, write: Callable) -> None:
+        if self.pool is None:
+            self._count(write())
+            return
+        self._wait()
+        self.pending = self.pool.submit(write)
+
+    def _wait(self) -> None:
+        if self.pending is not None:
+            pending, self.pending = self.pending, None
+            self._count(pending.result())
+
+    def finish(self) -> None:
+        if self.pool is None:
+            return
+        try:
+            self._wait()
+        finally:
+            self.pool.submit(lambda: connection.close()).result()  # the thread's own connection
+            self.pool.shutdown()
 
 
 def _model_or_none():
@@ -451,6 +512,7 @@ def _rescore(
     needs = _needs_for([spec], model=model is not None)
     now_ts = (now or timezone.now()).timestamp()
     actor = Actor.automation()
+    writer = _Writer(stats, background=lead_ids is None and connection.vendor == "postgresql")
     for chunk in _stream(needs, where=where, params=params, lead_ids=lead_ids, chunk_size=chunk_size):
         probabilities: list[float | None] = [None] * len(chunk)
         if model is not None:
@@ -477,14 +539,15 @@ def _rescore(
                     conversion_probability=probability,
                 )
             )
-        result = lead_services.lead_scores_set(
-            updates=updates, actor=actor, mql_threshold=spec.mql_threshold, with_probability=model is not None
+        writer.submit(
+            lambda updates=updates: lead_services.lead_scores_set(
+                updates=updates, actor=actor, mql_threshold=spec.mql_threshold, with_probability=model is not None
+            )
         )
         stats.leads += len(chunk)
-        stats.changed += len(result.changed)
-        stats.promoted += len(result.promoted)
         if progress is not None:
             progress(len(chunk))
+    writer.finish()
     stats.seconds = time.perf_counter() - started
     return stats
 
