@@ -1,6 +1,6 @@
 """Routing benchmark: route a batch of new MQLs against ordered rules and a team of sellers.
 
-    python bench/route.py [--leads 100000] [--rules 50] [--sellers 200] [--teams 10] [--chunk 5000]
+    python bench/route.py [--leads 100000] [--rules 50] [--sellers 200] [--teams 10] [--chunk 10000]
 
 Runs on PostgreSQL (DATABASE_URL, default postgres://postgres@127.0.0.1:5432/leadcrm_bench_routing;
 created and migrated if needed, its lead, routing and seller rows emptied first). Routing
@@ -81,7 +81,7 @@ def main() -> None:
     parser.add_argument("--rules", type=int, default=50)
     parser.add_argument("--sellers", type=int, default=200)
     parser.add_argument("--teams", type=int, default=10)
-    parser.add_argument("--chunk", type=int, default=5_000)
+    parser.add_argument("--chunk", type=int, default=10_000)
     args = parser.parse_args()
 
     ensure_database(os.environ["DATABASE_URL"])

@@ -222,11 +222,13 @@ def _lock_team_sellers(team_ids: Iterable[int]) -> dict[int, list[engine.Seller]
     return by_team
 
 
+def _load_label(s: engine.Seller) -> str:
+    return f"{s.load}/{s.capacity}" + ("" if s.available else " away")
+
+
 def _loads(sellers: list[engine.Seller]) -> dict[str, str]:
-    return {
-        s.username: f"{s.load}/{s.capacity}" + ("" if s.available else " away")  # type: ignore[attr-defined]
-        for s in sellers
-    }
+    """Each seller's open leads / capacity when the choice is made (the "why")."""
+    return {s.username: _load_label(s) for s in sellers}  # type: ignore[attr-defined]
 
 
 def _save_served(team_id: int, sellers: Iterable[engine.Seller]) -> None:
@@ -741,6 +743,7 @@ def leads_route_batch(*, lead_ids: Iterable[int], actor: Actor) -> dict[str, int
 
         updates, assignments, clocks_rows, notes = [], [], [], defaultdict(list)
         pooled: dict[int, list[str]] = defaultdict(list)
+        team_loads: dict[int, dict[str, str]] = {}
         touched_teams: set[int] = set()
         for x, kind, target, info in plans:
             if kind == "none":
@@ -753,7 +756,9 @@ def leads_route_batch(*, lead_ids: Iterable[int], actor: Actor) -> dict[str, int
                 sellers = sellers_by_team.get(target, [])
                 language, skill = _lead_hints(x["properties"] or {})
                 chosen = engine.choose_seller(sellers, language=language, skill=skill)
-                loads = _loads(sellers)
+                if target not in team_loads:  # kept up to date as leads are given out
+                    team_loads[target] = _loads(sellers)
+                loads = dict(team_loads[target])
                 if chosen is None:
                     details = {"method": "pool", **info, "team": target, "loads": loads}
                     if x["team_id"] != target:
@@ -767,6 +772,7 @@ def leads_route_batch(*, lead_ids: Iterable[int], actor: Actor) -> dict[str, int
                     counts["pool"] += 1
                     continue
                 engine.take(chosen)
+                team_loads[target][chosen.username] = _load_label(chosen)
                 touched_teams.add(target)
                 owner_id, team_id = chosen.id, target
                 details = {"method": "round_robin", **info, "team": target, "loads": loads}
