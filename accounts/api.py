@@ -13,7 +13,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts import services
-from accounts.models import Role, Team, User
+from accounts.models import Notification, Role, Team, User
 
 
 class UserSerializer(serializers.Serializer):
@@ -143,3 +143,36 @@ class TeamDetail(APIView):
         data = TeamSerializer(team, data=request.data, partial=True)
         data.is_valid(raise_exception=True)
         return Response(TeamSerializer(services.team_update(team=team, **data.validated_data)).data)
+
+
+# --- in-app notifications (each user reads and clears their own) -------------------------
+
+
+class NotificationSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Notification
+        fields = ("id", "kind", "text", "lead_id", "read_at", "created_at")
+
+
+class NotificationsReadSerializer(serializers.Serializer):
+    ids = serializers.ListField(child=serializers.IntegerField(), required=False, max_length=1000)
+
+
+class NotificationList(APIView):
+    @extend_schema(responses=NotificationSerializer(many=True))
+    def get(self, request):
+        qs = Notification.objects.filter(user=request.user)
+        if request.query_params.get("unread") in ("1", "true"):
+            qs = qs.filter(read_at__isnull=True)
+        return Response(NotificationSerializer(qs[:200], many=True).data)
+
+
+class NotificationsRead(APIView):
+    """Mark the given notifications (or all of them) as read."""
+
+    @extend_schema(request=NotificationsReadSerializer, responses={200: dict})
+    def post(self, request):
+        data = NotificationsReadSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        n = services.notifications_mark_read(user=request.user, ids=data.validated_data.get("ids"))
+        return Response({"read": n})

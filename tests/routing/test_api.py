@@ -194,3 +194,40 @@ def test_users_routing_profile_is_writable(org, admin_api):
 
 def test_schema_still_builds(admin_api):
     assert admin_api.get("/api/schema/").status_code == 200
+
+
+def test_the_new_owner_reads_their_notifications(org, admin_api, auth_client):
+    RoutingRule.objects.create(name="Named", position=1, conditions={}, user=org.s1)
+    lead = LeadFactory(stage=Stage.MQL)
+    admin_api.post(f"/api/v1/leads/{lead.pk}/route/")
+    api = auth_client(org.s1)
+    notes = api.get("/api/v1/notifications/?unread=1").json()
+    assert [(n["kind"], n["lead_id"]) for n in notes] == [("lead_assigned", lead.pk)]
+    assert api.post("/api/v1/notifications/read/", {}, format="json").json() == {"read": 1}
+    assert api.get("/api/v1/notifications/?unread=1").json() == []
+    assert auth_client(org.s2).get("/api/v1/notifications/").json() == []
+
+
+def test_sla_compliance_per_team_and_seller(org, auth_client):
+    import datetime as dt
+
+    from django.utils import timezone
+
+    from routing.models import SlaClock
+
+    now = timezone.now()
+    for owner, touched in ((org.s1, 10), (org.s1, None), (org.s2, 90), (org.s2, 20)):
+        lead = LeadFactory(stage=Stage.MQL, owner=owner)
+        SlaClock.objects.create(
+            lead=lead,
+            owner=owner,
+            team=org.fr,
+            started_at=now - dt.timedelta(hours=2),
+            due_at=now - dt.timedelta(hours=1),
+            first_touch_at=None if touched is None else now - dt.timedelta(hours=2) + dt.timedelta(minutes=touched),
+        )
+    data = auth_client(org.manager).get("/api/v1/metrics/sla/").json()
+    assert data["teams"] == [{"team": org.fr.pk, "team_name": org.fr.name, "total": 4, "met": 2, "rate": 0.5}]
+    by_seller = {r["username"]: (r["met"], r["total"]) for r in data["sellers"]}
+    assert by_seller == {org.s1.username: (1, 2), org.s2.username: (1, 2)}
+    assert auth_client(org.s1).get("/api/v1/metrics/sla/").status_code == 403
