@@ -655,15 +655,6 @@ def sla_check(*, now: dt.datetime | None = None) -> dict[str, int]:
 # --- many leads -------------------------------------------------------------------------------
 
 
-def leads_route(*, lead_ids: Iterable[int], actor: Actor, only_unowned: bool = True) -> list[RouteResult]:
-    """Route leads one by one (each in its own transaction), sharing one read of the rules."""
-    ctx = Context.load()
-    qs = Lead.objects.filter(pk__in=list(lead_ids)).exclude(stage__in=CLOSED_STAGES)
-    if only_unowned:
-        qs = qs.filter(owner__isnull=True)
-    return [lead_route(lead_id=pk, actor=actor, context=ctx) for pk in qs.order_by("pk").values_list("pk", flat=True)]
-
-
 def leads_route_batch(*, lead_ids: Iterable[int], actor: Actor) -> dict[str, int]:
     """Route many unowned leads set-based, in one transaction: one read of the leads, one
     lock of the teams' sellers, the engine in memory, then COPY-based writes (owners,
