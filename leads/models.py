@@ -330,7 +330,8 @@ class Opportunity(models.Model):
 class ScoreChange(models.Model):
     """The score's audit trail: old → new and why (the scoring rules that fired)."""
 
-    lead = models.ForeignKey(Lead, on_delete=models.CASCADE, related_name="score_changes")
+    # Indexed by (lead, -created_at) below: no second index on the lead alone.
+    lead = models.ForeignKey(Lead, on_delete=models.CASCADE, related_name="score_changes", db_index=False)
     old_score = models.PositiveSmallIntegerField()
     new_score = models.PositiveSmallIntegerField()
     fit_score = models.PositiveSmallIntegerField(default=0)

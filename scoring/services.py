@@ -449,17 +449,21 @@ class RescoreStats:
 
 
 class _Writer:
-    """Writes a chunk's scores while the next chunk is read and scored. On PostgreSQL and
-    outside a transaction (a full rescore from a task or the command), the write runs on a
-    second connection in a thread, so the database's work and Python's overlap on two
-    cores; at most one chunk waits, so memory stays flat. Otherwise it writes inline."""
+    """Writes chunks' scores while the next chunks are read and scored. On PostgreSQL and
+    outside a transaction (a full rescore from a task or the command), writes run on
+    `WRITERS` more connections in threads, so the database's work (index upkeep dominates)
+    and Python's overlap on the cores; at most `WRITERS` chunks wait, so memory stays flat.
+    Otherwise it writes inline. Chunks are disjoint id ranges: writers never wait on each
+    other's row locks."""
+
+    WRITERS = 2
 
     def __init__(self, stats: RescoreStats, *, background: bool):
         self.stats = stats
-        self.pool = ThreadPoolExecutor(1, thread_name_prefix="rescore-writer") if background else None
-        if self.pool is not None and connection.in_atomic_block:
-            self.pool = None  # a second connection would not see this transaction's rows
-        self.pending: Future | None = None
+        self.pool = None
+        if background and not connection.in_atomic_block:  # a second connection would not see this transaction
+            self.pool = ThreadPoolExecutor(self.WRITERS, thread_name_prefix="rescore-writer")
+        self.pending: list[Future] = []
 
     def _count(self, result) -> None:
         self.stats.changed += len(result.changed)
@@ -469,21 +473,24 @@ class _Writer:
         if self.pool is None:
             self._count(write())
             return
-        self._wait()
-        self.pending = self.pool.submit(write)
+        while len(self.pending) >= self.WRITERS:
+            self._count(self.pending.pop(0).result())
+        self.pending.append(self.pool.submit(self._run, write))
 
-    def _wait(self) -> None:
-        if self.pending is not None:
-            pending, self.pending = self.pending, None
-            self._count(pending.result())
+    @staticmethod
+    def _run(write: Callable):
+        try:
+            return write()
+        finally:
+            connection.close()  # this thread's own connection; the next chunk opens a fresh one
 
     def finish(self) -> None:
         if self.pool is None:
             return
         try:
-            self._wait()
+            while self.pending:
+                self._count(self.pending.pop(0).result())
         finally:
-            self.pool.submit(lambda: connection.close()).result()  # the thread's own connection
             self.pool.shutdown()
 
 
