@@ -105,3 +105,17 @@ def test_query_count_is_constant(client, org):
         )
         LeadFactory.create_batch(2, stage=Stage.MQL, team=org.fr)
     assert count() == small
+
+
+def test_the_lead_page_shows_why_each_assignment_happened(client, org):
+    from leads.services import Actor
+    from routing import services
+
+    RoutingRule.objects.create(name="French leads", position=1, conditions={"country": ["FR"]}, team=org.fr)
+    lead = LeadFactory(stage=Stage.MQL, country="FR")
+    services.lead_route(lead_id=lead.pk, actor=Actor.automation())
+    html = login(client, org.admin).get(f"/leads/{lead.pk}/").content.decode()
+    assert "data-why" in html
+    assert "<dd data-why-rule>French leads</dd>" in html
+    assert "country = FR" in html
+    assert f"{org.s1.username} 0/10" in html  # the loads when the choice was made
