@@ -37,6 +37,7 @@ from leads.models import (
     TouchpointType,
 )
 
+HISTORY_LIMIT = 100  # newest timeline entries on the page; the API pages through all of them
 EXPORT_COLUMNS = (
     ("id", "id"),
     ("email", "email"),
@@ -52,6 +53,12 @@ EXPORT_COLUMNS = (
     ("owner", "owner__username"),
     ("created_at", "created_at"),
 )
+
+
+def LEADS_PREFIX() -> str:  # noqa: N802
+    """ "/leads/": the queue's rows build their links from it (a reverse() per link and row
+    costs more than the rest of the row)."""
+    return reverse("leads-list")
 
 
 def _actor(request: HttpRequest) -> services.Actor:
@@ -97,7 +104,7 @@ def queue(request: HttpRequest) -> HttpResponse:
         "stages": [s for s in Stage if s in OPEN_STAGES],
         "grades": Grade.values,
         "next_stage": worklists.NEXT_STAGE,
-        "now": timezone.now(),
+        "lp": LEADS_PREFIX(),
     }
     return render(request, "leads/queue.html", context)
 
@@ -167,7 +174,8 @@ def _predictive():
         return None
     from scoring import selectors as scoring_selectors
 
-    return scoring_selectors.predictive_model_active()
+    # The model's metadata only (its pickled pipeline can weigh megabytes).
+    return scoring_selectors.predictive_models().filter(is_active=True).order_by("-version").first()
 
 
 def _open_sla(lead: Lead):
@@ -189,7 +197,7 @@ def lead_detail(request: HttpRequest, pk: int) -> HttpResponse:
         if option["guard"] == "reason_required":  # the button's form asks for the reason
             option.update(allowed=True, guard=None, message="", needs_reason=True)
     scores = list(ScoreChange.objects.filter(lead=lead).order_by("-created_at", "-id")[:60])
-    history = selectors.lead_history(lead=lead, limit=200)
+    history = selectors.lead_history(lead=lead, limit=HISTORY_LIMIT)
     model = _predictive()
     context = {
         "lead": lead,
@@ -224,7 +232,9 @@ def _reasons(raw) -> list[dict]:
     out = []
     for r in raw if isinstance(raw, list) else []:
         if isinstance(r, dict):
-            out.append({"label": r.get("name") or r.get("rule") or "", "kind": r.get("kind", ""), "points": r.get("points")})
+            out.append(
+                {"label": r.get("name") or r.get("rule") or "", "kind": r.get("kind", ""), "points": r.get("points")}
+            )
         else:
             out.append({"label": str(r), "kind": "", "points": None})
     return out
@@ -241,7 +251,7 @@ def _row(request: HttpRequest, lead_id: int, *, error: str = "", notice: str = "
     """The queue row of a lead after an action (empty when it left the queue)."""
     qs = worklists.queue_leads(user=request.user, params=QueryDict())
     lead = qs.filter(pk=lead_id).first()
-    context = {"lead": lead, "lead_id": lead_id, "error": error, "notice": notice, "now": timezone.now()}
+    context = {"lead": lead, "lead_id": lead_id, "error": error, "notice": notice, "lp": LEADS_PREFIX()}
     context["next_stage"] = worklists.NEXT_STAGE
     return render(request, "leads/_queue_row.html", context)
 

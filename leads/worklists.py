@@ -21,7 +21,7 @@ NEXT_STAGE = {
     Stage.CO: Stage.WO,
     Stage.RECYCLED: Stage.MQL,
 }
-QUEUE_LIMIT = 100
+QUEUE_LIMIT = 50
 LIST_LIMIT = 100
 
 

@@ -27,7 +27,8 @@ def test_sdr_claims_qualifies_and_moves_a_lead_to_sql(page):
     lead = LeadFactory(
         team=team, stage=Stage.MQL, grade="A", score=82, first_name="Alice", last_name="Martin", company_name="Acme"
     )
-    StageChange.objects.create(lead=lead, to_stage=Stage.MQL, actor_type=ActorType.AUTOMATION, created_at=timezone.now())
+    now = timezone.now()
+    StageChange.objects.create(lead=lead, to_stage=Stage.MQL, actor_type=ActorType.AUTOMATION, created_at=now)
     TouchpointFactory(lead=lead, type="pricing_view", utm_source="google")
 
     login(page, "sdr1", PASSWORD)
@@ -67,7 +68,7 @@ def test_marketer_imports_a_messy_csv_and_downloads_the_error_report(page, tmp_p
     UserFactory(username="marketing", role=Role.MARKETING)
     content = (
         "E-mail;Prénom;Nom;Société;Pays;Effectif;Budget\n"
-        "anna@acme.example;Anna;Roy;\"Acme; Inc\";France;1 200;50k\n"
+        'anna@acme.example;Anna;Roy;"Acme; Inc";France;1 200;50k\n'
         "not-an-email;Bob;Lee;Foo;France;10;\n"
         "carl@globex.example;Carl;Dupré;Globex;Select;N/A;--\n"
         "dina@initech.example;Dina;Vidal;Initech;Atlantis;25;\n"

@@ -47,11 +47,11 @@ def test_latin1_file_is_decoded():
 
 def test_quoted_commas_blank_cells_placeholders_and_custom_columns():
     data = (
-        'Email,Company,Industry,Country,Budget range,Phone\n'
-        '"ann@example.com","Smith, Jones & Co",Select,N/A,"10k, maybe 20k",\n'
-        '\n'
-        'bob@example.com,,--,France,,+33 1 23 45 67 89\n'
-    ).encode()
+        b"Email,Company,Industry,Country,Budget range,Phone\n"
+        b'"ann@example.com","Smith, Jones & Co",Select,N/A,"10k, maybe 20k",\n'
+        b"\n"
+        b"bob@example.com,,--,France,,+33 1 23 45 67 89\n"
+    )
     parsed = csv_import.parse(data)
     mapping = csv_import.guess_mapping(parsed.headers)
     assert mapping["Budget range"] == "properties.budget_range"
