@@ -163,10 +163,16 @@ class SlaClock(models.Model):
     """One per owner assignment: when it started, when the first touch is due, when the
     owner touched the lead, whether it breached and was reassigned."""
 
-    lead = models.ForeignKey("leads.Lead", on_delete=models.CASCADE, related_name="sla_clocks")
-    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
-    team = models.ForeignKey("accounts.Team", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
-    policy = models.ForeignKey(SlaPolicy, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    # No single-column indexes: the composite indexes below start with lead, owner and team
+    # (fewer indexes to maintain when a batch routing inserts thousands of clocks).
+    lead = models.ForeignKey("leads.Lead", on_delete=models.CASCADE, related_name="sla_clocks", db_index=False)
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+", db_index=False)
+    team = models.ForeignKey(
+        "accounts.Team", null=True, blank=True, on_delete=models.SET_NULL, related_name="+", db_index=False
+    )
+    policy = models.ForeignKey(
+        SlaPolicy, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", db_index=False
+    )
     started_at = models.DateTimeField()
     due_at = models.DateTimeField()
     reassign_at = models.DateTimeField(null=True, blank=True)

@@ -469,11 +469,15 @@ def _team_zones(team_ids: Iterable[int]) -> dict[int, str]:
     return dict(Team.objects.filter(pk__in=set(team_ids) - {None}).values_list("pk", "timezone"))
 
 
-def _sla_open(rows: list[tuple[int, int, int | None, str, str]], ctx: Context, now: dt.datetime) -> int:
+def _sla_open(
+    rows: list[tuple[int, int, int | None, str, str]], ctx: Context, now: dt.datetime, close_previous: bool = True
+) -> int:
     """Start a first-touch clock for each (lead, owner, team, grade, stage) under the most
-    specific SLA policy, in the team's time zone; the lead's previous open clock closes."""
-    lead_ids = [r[0] for r in rows]
-    SlaClock.objects.filter(lead_id__in=lead_ids, closed_at__isnull=True).update(closed_at=now)
+    specific SLA policy, in the team's time zone; the lead's previous open clock closes
+    (a batch of unowned leads skips that: their clocks are closed already, and a stale one
+    would be closed by the sync reaction or the SLA check, which compare owners)."""
+    if close_previous:
+        SlaClock.objects.filter(lead_id__in=[r[0] for r in rows], closed_at__isnull=True).update(closed_at=now)
     if not ctx.policies:
         return 0
     zones = _team_zones(r[2] for r in rows)
@@ -778,7 +782,7 @@ def leads_route_batch(*, lead_ids: Iterable[int], actor: Actor) -> dict[str, int
         bulk_insert(assignments, model=Assignment)
         for team_id in touched_teams:
             _save_served_bulk(team_id, sellers_by_team[team_id], now)
-        _sla_open(clocks_rows, ctx, now)
+        _sla_open(clocks_rows, ctx, now, close_previous=False)
         _notify_batch(notes, pooled)
         events.emit(events.LEAD_ASSIGNED, lead_ids=[u["id"] for u in updates])
     for pk in one_by_one:
