@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
-from django.db import connection, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Max
 from django.utils import timezone
 
@@ -128,7 +128,7 @@ def validate_engagement_rule(data: dict) -> dict[str, list[str]]:
     return errors
 
 
-def _validate_ruleset(data: dict) -> dict[str, list[str]]:
+def validate_ruleset(data: dict) -> dict[str, list[str]]:
     errors: dict[str, list[str]] = {}
     for name in ("mql_threshold", "grade_a_min", "grade_b_min", "grade_c_min"):
         if name in data and not _int_in(data[name], 0, 100):
@@ -172,12 +172,22 @@ def _engagement_defaults(data: dict) -> dict:
 
 def ruleset_create(*, data: dict, actor: Actor) -> RuleSet:
     """A new (inactive) version in its score group, with its rules. Bad rules → 400."""
-    errors = _validate_ruleset(data)
+    errors = validate_ruleset(data)
     if errors:
         raise ServiceError(errors)
     group = data.get("group") or DEFAULT_GROUP
+    for attempt in range(3):
+        try:
+            return _ruleset_insert(group, data, actor)
+        except IntegrityError:
+            if attempt == 2:
+                raise  # the unique (group, version) keeps numbering right; retry takes the next one
+    raise AssertionError("unreachable")
+
+
+def _ruleset_insert(group: str, data: dict, actor: Actor) -> RuleSet:
     with transaction.atomic():
-        # Serialise version numbering within a group.
+        # Serialise version numbering within a group (a first version races on the unique key).
         list(RuleSet.objects.select_for_update().filter(group=group).values_list("pk"))
         version = (RuleSet.objects.filter(group=group).aggregate(v=Max("version"))["v"] or 0) + 1
         ruleset = RuleSet.objects.create(
@@ -223,7 +233,7 @@ def ruleset_update(*, ruleset_id: int, data: dict, actor: Actor) -> RuleSet:
         ruleset = RuleSet.objects.select_for_update().get(pk=ruleset_id)
         merged = {k: getattr(ruleset, k) for k in ("grade_a_min", "grade_b_min", "grade_c_min")}
         merged.update(_pick(data, RULESET_FIELDS))
-        errors = _validate_ruleset({**merged, "group": ruleset.group})
+        errors = validate_ruleset({**merged, "group": ruleset.group})
         if errors:
             raise ServiceError(errors)
         for k, v in _pick(data, RULESET_FIELDS).items():
