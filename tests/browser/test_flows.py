@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from accounts.models import Role
 from leads.models import ActorType, Campaign, Lead, Stage, StageChange
+from routing.models import SlaClock
 from tests.browser.conftest import login, shot
 from tests.factories import PASSWORD, LeadFactory, OpportunityFactory, TeamFactory, TouchpointFactory, UserFactory
 
@@ -23,18 +24,22 @@ pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.browser]
 def test_sdr_claims_qualifies_and_moves_a_lead_to_sql(page):
     team = TeamFactory(name="Inside Sales FR")
     sdr = UserFactory(username="sdr1", role=Role.SDR, team=team)
-    LeadFactory(owner=sdr, stage=Stage.MQL, grade="B", score=55, company_name="Globex")
+    mine = LeadFactory(owner=sdr, stage=Stage.MQL, grade="B", score=55, company_name="Globex")
+    LeadFactory(owner=sdr, stage=Stage.SQL, grade="C", score=41, company_name="Initech")
+    LeadFactory(team=team, stage=Stage.MQL, grade="", score=12, company_name="Umbrella")
     lead = LeadFactory(
         team=team, stage=Stage.MQL, grade="A", score=82, first_name="Alice", last_name="Martin", company_name="Acme"
     )
     now = timezone.now()
     StageChange.objects.create(lead=lead, to_stage=Stage.MQL, actor_type=ActorType.AUTOMATION, created_at=now)
     TouchpointFactory(lead=lead, type="pricing_view", utm_source="google")
+    SlaClock.objects.create(lead=mine, owner=sdr, team=team, started_at=now, due_at=now + dt.timedelta(minutes=25))
 
     login(page, "sdr1", PASSWORD)
     page.goto(page.live + "/queue/")
     row = page.locator(f"#lead-{lead.pk}")
     assert row.locator(".tag").inner_text() == "pool"
+    page.wait_for_function("document.querySelector('[data-due]').textContent.includes('m ')")  # live countdown
     shot(page, "queue")
 
     row.locator("[data-action=claim]").click()  # htmx: the row is swapped in place
