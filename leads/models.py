@@ -423,3 +423,52 @@ class ImportJob(models.Model):
     @property
     def progress(self) -> int:
         return round(100 * self.processed_rows / self.total_rows) if self.total_rows else 0
+
+
+class LeadRollup(models.Model):
+    """The dashboard's aggregate table, rebuilt by a worker (`leads.tasks.dashboard_rollup_refresh`,
+    every few minutes): leads per creation day, source, campaign, team, current stage and
+    furthest funnel stage reached, with their offers' figures. Read instead of the leads when
+    the dashboard covers the whole base."""
+
+    day = models.DateField()
+    source = models.CharField(max_length=100, blank=True)
+    utm_campaign = models.CharField(max_length=200, blank=True)
+    team_id = models.BigIntegerField(null=True)
+    stage = models.CharField(max_length=16)
+    top = models.SmallIntegerField(help_text="Rank in FUNNEL_STAGES of the furthest stage reached; -1 none.")
+    n = models.PositiveIntegerField()
+    open_n = models.PositiveIntegerField(default=0)
+    open_value = models.DecimalField(max_digits=18, decimal_places=2, default=0)
+    won_n = models.PositiveIntegerField(default=0)
+    won_value = models.DecimalField(max_digits=18, decimal_places=2, default=0)
+    lost_n = models.PositiveIntegerField(default=0)
+    cycle_n = models.PositiveIntegerField(default=0)
+    cycle_seconds = models.FloatField(default=0)
+
+    class Meta:
+        indexes = [models.Index(fields=["day"])]
+
+
+class AttributionRollup(models.Model):
+    """Credit per source for qualified leads (SQL and beyond), per model, at the same grain."""
+
+    day = models.DateField()
+    source = models.CharField(max_length=100, blank=True)
+    utm_campaign = models.CharField(max_length=200, blank=True)
+    team_id = models.BigIntegerField(null=True)
+    model = models.CharField(max_length=6)
+    credited = models.CharField(max_length=200)
+    credit = models.FloatField()
+
+    class Meta:
+        indexes = [models.Index(fields=["model", "day"])]
+
+
+class RollupRun(models.Model):
+    finished_at = models.DateTimeField()
+    leads = models.PositiveIntegerField(default=0)
+    seconds = models.FloatField(default=0)
+
+    class Meta:
+        ordering = ["-finished_at"]
