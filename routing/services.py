@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 from django.conf import settings as django_settings
 from django.db import connection, transaction
-from django.db.models import Count, OuterRef, Subquery
+from django.db.models import Count, OuterRef, Q, Subquery
 from django.utils import timezone
 
 from accounts import services as accounts_services
@@ -175,29 +175,46 @@ def _takes_leads(user: User | None) -> bool:
 # --- round-robin inside a team ----------------------------------------------------------------
 
 
-def _lock_team_sellers(team_ids: Iterable[int]) -> dict[int, list[engine.Seller]]:
-    """Lock the round-robin sellers of these teams (SELECT ... FOR UPDATE, in id order so
-    concurrent routings queue instead of deadlocking), then read their open leads and
-    counters: two routings never both see the last free slot."""
-    team_ids = sorted(set(team_ids))
-    users = list(
-        User.objects.select_for_update()
-        .filter(team_id__in=team_ids, role__in=ROUND_ROBIN_ROLES, is_active=True)
-        .order_by("pk")
-    )
-    ids = [u.pk for u in users]
-    loads = dict(
-        Lead.objects.filter(owner_id__in=ids, stage__in=OPEN_STAGES)
+def _open_loads(user_ids: Iterable[int]) -> dict[int, int]:
+    """Open leads held by each of these users (one grouped query)."""
+    return dict(
+        Lead.objects.filter(owner_id__in=list(user_ids), stage__in=OPEN_STAGES)
         .order_by()
         .values_list("owner_id")
         .annotate(n=Count("id"))
     )
+
+
+@dataclass
+class Locked:
+    """Sellers locked for one routing: each team's round-robin sellers, plus named users."""
+
+    teams: dict[int, list[engine.Seller]]
+    users: dict[int, User]
+    loads: dict[int, int]
+
+
+def _lock_sellers(team_ids: Iterable[int], user_ids: Iterable[int] = ()) -> Locked:
+    """Lock the round-robin sellers of these teams and the named users in ONE statement
+    (SELECT ... FOR UPDATE in id order, so concurrent routings queue instead of
+    deadlocking), then read their open leads and counters: two routings never both see
+    the last free slot."""
+    team_ids, user_ids = sorted(set(team_ids)), sorted(set(user_ids))
+    users = list(
+        User.objects.select_for_update()
+        .filter(Q(team_id__in=team_ids, role__in=ROUND_ROBIN_ROLES, is_active=True) | Q(pk__in=user_ids))
+        .order_by("pk")
+    )
+    loads = _open_loads(u.pk for u in users)
+    teams = set(team_ids)
+    rr = [u for u in users if u.team_id in teams and u.role in ROUND_ROBIN_ROLES and u.is_active]
     served = {
-        (s.team_id, s.user_id): s.served for s in RoundRobinState.objects.filter(team_id__in=team_ids, user_id__in=ids)
+        (s.team_id, s.user_id): s.served
+        for s in RoundRobinState.objects.filter(team_id__in=team_ids, user_id__in=[u.pk for u in rr])
     }
     by_team: dict[int, list[engine.Seller]] = defaultdict(list)
     fresh: list[tuple[int, engine.Seller]] = []
-    for u in users:
+    for u in rr:
         seller = engine.Seller(
             id=u.pk,
             weight=u.weight,
@@ -219,7 +236,11 @@ def _lock_team_sellers(team_ids: Iterable[int]) -> dict[int, list[engine.Seller]
         RoundRobinState.objects.bulk_create(
             [RoundRobinState(team_id=t, user_id=s.id, served=s.served) for t, s in fresh], ignore_conflicts=True
         )
-    return by_team
+    return Locked(by_team, {u.pk: u for u in users}, loads)
+
+
+def _lock_team_sellers(team_ids: Iterable[int]) -> dict[int, list[engine.Seller]]:
+    return _lock_sellers(team_ids).teams
 
 
 def _load_label(s: engine.Seller) -> str:
@@ -304,16 +325,19 @@ def lead_route(
             return _offer(lead, partner, match, actor, reason, info, now)
 
         if target.kind == "user":
-            named = User.objects.filter(pk=target.id).first()
-            if _takes_leads(named) and named.pk not in excluded_users:
-                return _assign(
-                    lead, named, actor, reason or f"Rule: {match.rule.name}", {"method": "named", **info}, ctx, now
-                )
+            # The named seller is locked with their team (one ordered lock): capacity holds too.
+            team_id = User.objects.filter(pk=target.id).values_list("team_id", flat=True).first()
+            locked = _lock_sellers([team_id] if team_id else [], [target.id])
+            named, load = locked.users.get(target.id), locked.loads.get(target.id, 0)
+            if _takes_leads(named) and named.pk not in excluded_users and load < named.capacity:
+                details = {"method": "named", **info, "loads": {named.username: f"{load}/{named.capacity}"}}
+                return _assign(lead, named, actor, reason or f"Rule: {match.rule.name}", details, ctx, now)
             if named is None or named.team_id is None:
                 return RouteResult(lead.pk, "unmatched", details=info)
             target, info = engine.Target("team", named.team_id), {**info, "named_unavailable": named.username}
-
-        sellers = _lock_team_sellers([target.id]).get(target.id, [])
+            sellers = locked.teams.get(target.id, [])
+        else:
+            sellers = _lock_team_sellers([target.id]).get(target.id, [])
         language, skill = _lead_hints(facts.properties)
         chosen = engine.choose_seller(sellers, exclude=excluded_users, language=language, skill=skill)
         loads = _loads(sellers)
@@ -723,17 +747,25 @@ def leads_route_batch(*, lead_ids: Iterable[int], actor: Actor) -> dict[str, int
                 one_by_one.append(x["pk"])
             else:
                 plans.append((x, target.kind, target.id, info))
-        named = User.objects.in_bulk({t for _, k, t, _ in plans if k == "user"})
+        # Lock, in one ordered statement, the rules' teams, the named sellers and their teams
+        # (where a named seller who is away or full sends the lead).
+        named_ids = {t for _, k, t, _ in plans if k == "user"}
+        named_teams = set(User.objects.filter(pk__in=named_ids, team__isnull=False).values_list("team_id", flat=True))
+        locked = _lock_sellers({t for _, k, t, _ in plans if k == "team"} | named_teams, named_ids)
+        named, named_loads, sellers_by_team = locked.users, dict(locked.loads), locked.teams
         for i, (x, kind, target, info) in enumerate(plans):
-            if kind == "user" and not _takes_leads(named.get(target)):
-                user = named.get(target)
+            if kind != "user":
+                continue
+            user = named.get(target)
+            by_account = info.get("method") == "account"  # the account's owner: no capacity check
+            if _takes_leads(user) and (by_account or named_loads.get(target, 0) < user.capacity):
+                named_loads[target] = named_loads.get(target, 0) + 1
+            else:
                 if user is not None and user.team_id:
                     plans[i] = (x, "team", user.team_id, {**info, "named_unavailable": user.username})
                 else:
                     counts["unmatched"] += 1
                     plans[i] = (x, "none", None, info)
-        team_ids = {t for _, k, t, _ in plans if k == "team"}
-        sellers_by_team = _lock_team_sellers(team_ids)
         users_team = {u.pk: u.team_id for u in (*account_owners.values(), *named.values())}
 
         updates, assignments, clocks_rows, notes = [], [], [], defaultdict(list)

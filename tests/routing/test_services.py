@@ -447,3 +447,16 @@ def test_capacity_is_never_exceeded_under_20_concurrent_routings():
     for s in sellers:
         assert Lead.objects.filter(owner=s).count() <= s.capacity
     assert Lead.objects.filter(owner__isnull=True, team=team).count() == 15
+
+
+def test_a_full_named_seller_sends_the_lead_to_their_team(org, mql):
+    RoutingRule.objects.create(name="Key accounts", position=1, conditions={}, user=org.s1)
+    org.s1.capacity = 1
+    org.s1.save()
+    first = route(mql())
+    assert first.owner_id == org.s1.pk and first.details["loads"] == {org.s1.username: "0/1"}
+    second = route(mql())
+    assert second.owner_id in (org.s2.pk, org.s3.pk) and second.details["named_unavailable"] == org.s1.username
+    counts = services.leads_route_batch(lead_ids=[mql().pk for _ in range(3)], actor=BOT)
+    assert counts["assigned"] == 3
+    assert Lead.objects.filter(owner=org.s1).count() == 1
