@@ -209,6 +209,8 @@ CELERY_BEAT_SCHEDULE: dict = {
     # Routing: what is due (SLA clocks, partner deadlines) lives in the database; these find it.
     "routing-sla-check": {"task": "routing.tasks.sla_check", "schedule": 60.0},
     "routing-partner-offers-expire": {"task": "routing.tasks.partner_offers_expire", "schedule": 120.0},
+    # The dashboard's aggregate tables (whole-base dashboards read them; leads.rollups).
+    "leads-dashboard-rollup": {"task": "leads.tasks.dashboard_rollup_refresh", "schedule": 300.0},
     # Engagement decays without events: bring the scores down every night.
     "scoring-decay-nightly": {"task": "scoring.tasks.scores_decay", "schedule": crontab(hour=2, minute=15)},
     "scoring-predictive-retrain-weekly": {
@@ -221,6 +223,8 @@ CELERY_BEAT_SCHEDULE: dict = {
 # Until a scoring rule set defines its own, the MQL threshold comes from here.
 LEADCRM_MQL_THRESHOLD = env.int("LEADCRM_MQL_THRESHOLD", default=50)
 LEADCRM_BULK_MAX_ROWS = 10_000
+# The dashboard reads its aggregate tables while their last rebuild is younger than this.
+LEADCRM_DASHBOARD_ROLLUP_MAX_AGE = env.int("LEADCRM_DASHBOARD_ROLLUP_MAX_AGE", default=900)
 
 LOGGING = {
     "version": 1,
