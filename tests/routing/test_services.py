@@ -412,7 +412,8 @@ def test_bulk_reassign_to_a_seller_or_through_the_rules(org, mql):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_capacity_is_never_exceeded_under_20_concurrent_routings():
+@pytest.mark.parametrize("target", ["team", "named seller, then team"])
+def test_capacity_is_never_exceeded_under_20_concurrent_routings(target):
     import threading
 
     from django.db import connection, connections
@@ -423,7 +424,10 @@ def test_capacity_is_never_exceeded_under_20_concurrent_routings():
 
     team = TeamFactory(name="Race")
     sellers = [UserFactory(role=Role.SDR, team=team, capacity=c, weight=w) for c, w in ((2, 1), (2, 3), (1, 2))]
-    RoutingRule.objects.create(name="All", position=1, conditions={}, team=team)
+    if target == "team":
+        RoutingRule.objects.create(name="All", position=1, conditions={}, team=team)
+    else:  # the named seller fills up, then their team takes over: both locked in one order
+        RoutingRule.objects.create(name="Named", position=1, conditions={}, user=sellers[1])
     leads = [LeadFactory(stage=Stage.MQL) for _ in range(20)]
     barrier = threading.Barrier(20)
     results, errors = [], []
