@@ -13,7 +13,18 @@ from django.db.models import Avg, Count, Exists, F, OuterRef, Q, QuerySet, Subqu
 from django.db.models.functions import Coalesce, NullIf, TruncDay, TruncWeek
 from django.utils import timezone
 
-from leads.models import FUNNEL_STAGES, Campaign, Lead, Opportunity, OpportunityStatus, Stage, StageChange, Touchpoint
+from leads.models import (
+    FUNNEL_STAGES,
+    AttributionRollup,
+    Campaign,
+    Lead,
+    LeadRollup,
+    Opportunity,
+    OpportunityStatus,
+    Stage,
+    StageChange,
+    Touchpoint,
+)
 
 QUALIFIED = (Stage.SQL, Stage.SAL, Stage.CO, Stage.WO)
 ATTRIBUTION_MODELS = ("first", "last", "linear")
@@ -76,19 +87,17 @@ def filtered(leads: QuerySet[Lead], f: Filters) -> QuerySet[Lead]:
     if f.campaign:
         qs = qs.filter(utm_campaign=f.campaign)
     if f.team:
-        qs = qs.filter(Q(team_id=f.team) | Q(owner__team_id=f.team))
+        qs = qs.filter(team_id=f.team)  # the pool's team or the owner's team (set on assignment)
     return qs
 
 
-def filter_choices(leads: QuerySet[Lead]) -> dict:
+def filter_choices(leads: QuerySet[Lead], sources: list[str] | None = None) -> dict:
     """Sources and campaigns for the filter menus: the campaigns entered, the sources seen on
-    them and the distinct lead sources (index scan). Two queries."""
+    them and the sources of the leads (`sources` when the caller knows them). Two queries."""
     campaigns = list(Campaign.objects.order_by("name").values("utm_campaign", "name", "source"))
-    sources = sorted(
-        {c["source"] for c in campaigns if c["source"]}
-        | set(Lead.objects.order_by("source").values_list("source", flat=True).distinct()[:200]) - {""}
-    )
-    return {"campaigns": campaigns, "sources": sources}
+    if sources is None:
+        sources = list(leads.order_by("source").values_list("source", flat=True).distinct()[:200])
+    return {"campaigns": campaigns, "sources": sorted(({c["source"] for c in campaigns} | set(sources)) - {""})}
 
 
 def leads_over_time(leads: QuerySet[Lead], f: Filters) -> dict:
@@ -101,6 +110,11 @@ def leads_over_time(leads: QuerySet[Lead], f: Filters) -> dict:
         .values("bucket", "src")
         .annotate(n=Count("id"))
     )
+    return _over_time_result(f, rows)
+
+
+def _over_time_result(f: Filters, rows) -> dict:
+    weekly = (f.end - f.start).days > 62
     buckets: list[dt.date] = []
     day = f.start - dt.timedelta(days=f.start.weekday()) if weekly else f.start
     while day <= f.end:
@@ -123,37 +137,37 @@ def leads_over_time(leads: QuerySet[Lead], f: Filters) -> dict:
 
 
 def _stage_counts_by(leads: QuerySet[Lead], key: str) -> dict[str, dict[str, int]]:
-    """Leads per `key` that reached each funnel stage. The current stage says how far an open
-    or won lead went; for leads that left (disqualified, lost, recycled) the history says."""
-    rank_of = {s: i for i, s in enumerate(FUNNEL_STAGES)}
+    """Leads per `key` that reached each funnel stage (the furthest funnel stage their history
+    entered, like the funnel). One grouped query."""
+    lead_sql, params = leads.order_by().values("pk").query.sql_with_params()
+    whens = " ".join(f"WHEN '{stage.value}' THEN {i}" for i, stage in enumerate(FUNNEL_STAGES))
+    column = Lead._meta.get_field(key).column
+    with connection.cursor() as cur:
+        cur.execute(
+            f"SELECT l.{column}, x.top, COUNT(*) FROM (SELECT sc.lead_id, MAX(CASE sc.to_stage {whens} ELSE -1 END)"
+            f" AS top FROM {StageChange._meta.db_table} sc WHERE sc.lead_id IN ({lead_sql}) GROUP BY sc.lead_id) x"
+            f" JOIN {Lead._meta.db_table} l ON l.id = x.lead_id WHERE x.top >= 0 GROUP BY l.{column}, x.top",
+            params,
+        )
+        rows = cur.fetchall()
+    return _reached_from_ranks(rows)
+
+
+def _reached_from_ranks(rows) -> dict[str, dict[str, int]]:
     out: dict[str, dict[str, int]] = {}
-    rows = leads.order_by().values(key, "stage").annotate(n=Count("id"))
-    for row in rows:
-        counts = out.setdefault(row[key] or "", {s: 0 for s in FUNNEL_STAGES})
-        stage = row["stage"]
-        reached = rank_of.get(stage, 0)  # exits: MCL at least, refined below
-        for s in FUNNEL_STAGES[: reached + 1]:
-            counts[s] += row["n"]
-    exited = leads.filter(stage__in=(Stage.DISQUALIFIED, Stage.LOST, Stage.RECYCLED)).order_by()
-    history = (
-        StageChange.objects.filter(lead__in=exited.values("pk"), to_stage__in=FUNNEL_STAGES[1:])
-        .order_by()
-        .values(f"lead__{key}", "to_stage")
-        .annotate(n=Count("lead", distinct=True))
-    )
-    # Counting per to_stage overstates skips only by the stages actually skipped: exits are
-    # credited the stages their history entered.
-    for row in history:
-        counts = out.setdefault(row[f"lead__{key}"] or "", {s: 0 for s in FUNNEL_STAGES})
-        counts[row["to_stage"]] += row["n"]
+    for key, top, n in rows:
+        counts = out.setdefault(key or "", {s: 0 for s in FUNNEL_STAGES})
+        for stage in FUNNEL_STAGES[: int(top) + 1]:
+            counts[stage] += int(n)
     return out
 
 
-def cpl(leads: QuerySet[Lead]) -> dict:
+def cpl(leads: QuerySet[Lead] | None, by_campaign: dict | None = None) -> dict:
     """Cost per lead per campaign and stage (spend ÷ leads of the campaign that reached the
-    stage), and per source (the spend of its campaigns). Three queries."""
+    stage), and per source (the spend of its campaigns). Two queries."""
     campaigns = list(Campaign.objects.order_by("name"))
-    by_campaign = _stage_counts_by(leads.exclude(utm_campaign=""), "utm_campaign")
+    if by_campaign is None:
+        by_campaign = _stage_counts_by(leads.exclude(utm_campaign=""), "utm_campaign")
     rows = []
     for c in campaigns:
         counts = by_campaign.get(c.utm_campaign, {s: 0 for s in FUNNEL_STAGES})
@@ -211,20 +225,23 @@ def pipeline(leads: QuerySet[Lead]) -> dict:
         .order_by()
         .aggregate(avg=Avg(F("created_at") - F("lead__created_at")))["avg"]
     )
-    closed = agg["won_n"] + agg["lost_n"]
-    win_rate = agg["won_n"] / closed if closed else None
-    cycle_days = cycle.total_seconds() / 86400 if cycle is not None else None
+    cycle_days = cycle.total_seconds() / 86400 if isinstance(cycle, dt.timedelta) else None
     if isinstance(cycle, (int, float)):  # SQLite answers microseconds
         cycle_days = cycle / 86_400_000_000
-    avg_deal = agg["won_avg"]
+    return _pipeline_result(agg["open_n"], agg["open_value"], agg["won_n"], agg["lost_n"], agg["won_avg"], cycle_days)
+
+
+def _pipeline_result(open_n, open_value, won_n, lost_n, avg_deal, cycle_days) -> dict:
+    closed = won_n + lost_n
+    win_rate = won_n / closed if closed else None
     velocity = None
     if win_rate is not None and avg_deal is not None and cycle_days:
-        velocity = agg["open_n"] * win_rate * float(avg_deal) / max(cycle_days, 1 / 24)
+        velocity = open_n * win_rate * float(avg_deal) / max(cycle_days, 1 / 24)
     return {
-        "open": agg["open_n"],
-        "value": agg["open_value"] or Decimal(0),
-        "won": agg["won_n"],
-        "lost": agg["lost_n"],
+        "open": open_n,
+        "value": open_value or Decimal(0),
+        "won": won_n,
+        "lost": lost_n,
         "win_rate": win_rate,
         "avg_deal": avg_deal,
         "cycle_days": cycle_days,
@@ -265,9 +282,89 @@ def attribution(leads: QuerySet[Lead], model: str) -> dict:
         untouched = converted.filter(~Exists(touched))
         for row in untouched.annotate(src=own).values("src").annotate(n=Count("id")):
             credit[row["src"]] = credit.get(row["src"], 0) + row["n"]
+    return _attribution_result(model, credit)
+
+
+def _attribution_result(model: str, credit: dict[str, float]) -> dict:
     total = sum(credit.values())
     rows = [
         {"source": src, "credit": value, "share": value / total if total else None}
         for src, value in sorted(credit.items(), key=lambda kv: (-kv[1], kv[0]))
     ]
     return {"model": model, "rows": rows, "total": total}
+
+
+# --- the same panels from the aggregate tables (leads.rollups) --------------------------------
+
+
+class RollupReport:
+    """Dashboard panels read from `LeadRollup` / `AttributionRollup` for whole-base dashboards
+    (admins, marketing): a few grouped queries over at most one row per day, source,
+    campaign, team, stage and furthest stage, whatever the number of leads."""
+
+    def __init__(self, f: Filters, run):
+        self.f, self.run = f, run
+        qs = LeadRollup.objects.filter(day__gte=f.start, day__lte=f.end).order_by()
+        ats = AttributionRollup.objects.filter(day__gte=f.start, day__lte=f.end).order_by()
+        if f.source:
+            qs, ats = qs.filter(source=f.source), ats.filter(source=f.source)
+        if f.campaign:
+            qs, ats = qs.filter(utm_campaign=f.campaign), ats.filter(utm_campaign=f.campaign)
+        if f.team:
+            qs, ats = qs.filter(team_id=f.team), ats.filter(team_id=f.team)
+        self.rows, self.attributions = qs, ats
+
+    def funnel(self) -> dict:
+        counts = {s: 0 for s in Stage.values}
+        ranks: list[tuple[int, int]] = []
+        for row in self.rows.values("stage", "top").annotate(n=Sum("n")):
+            counts[row["stage"]] = counts.get(row["stage"], 0) + row["n"]
+            if row["top"] >= 0:
+                ranks.append((row["top"], row["n"]))
+        reached = {stage: 0 for stage in FUNNEL_STAGES}
+        for top, n in ranks:
+            for stage in FUNNEL_STAGES[: top + 1]:
+                reached[stage] += n
+        rates = {
+            f"{a}->{b}": round(reached[b] / reached[a], 4) if reached[a] else None
+            for a, b in zip(FUNNEL_STAGES, FUNNEL_STAGES[1:], strict=False)
+        }
+        return {"counts": counts, "reached": reached, "conversion": rates}
+
+    def over_time(self) -> dict:
+        weekly = (self.f.end - self.f.start).days > 62
+        bucket = TruncWeek("day") if weekly else F("day")
+        rows = (
+            self.rows.annotate(bucket=bucket, src=Coalesce(NullIf(F("source"), Value("")), Value("(none)")))
+            .values("bucket", "src")
+            .annotate(n=Sum("n"))
+        )
+        return _over_time_result(self.f, rows)
+
+    def cpl(self) -> dict:
+        rows = self.rows.exclude(utm_campaign="").filter(top__gte=0).values_list("utm_campaign", "top")
+        return cpl(None, by_campaign=_reached_from_ranks(rows.annotate(n=Sum("n"))))
+
+    def pipeline(self) -> dict:
+        agg = self.rows.aggregate(
+            open_n=Sum("open_n"),
+            open_value=Sum("open_value"),
+            won_n=Sum("won_n"),
+            won_value=Sum("won_value"),
+            lost_n=Sum("lost_n"),
+            cycle_n=Sum("cycle_n"),
+            cycle_seconds=Sum("cycle_seconds"),
+        )
+        won_n = agg["won_n"] or 0
+        avg_deal = (agg["won_value"] / won_n) if won_n else None
+        cycle_days = agg["cycle_seconds"] / agg["cycle_n"] / 86400 if agg["cycle_n"] else None
+        return _pipeline_result(agg["open_n"] or 0, agg["open_value"], won_n, agg["lost_n"] or 0, avg_deal, cycle_days)
+
+    def attribution(self, model: str) -> dict:
+        rows = self.attributions.filter(model=model).values("credited").annotate(c=Sum("credit"))
+        return _attribution_result(model, {r["credited"]: float(r["c"]) for r in rows})
+
+    def sources(self) -> list[str]:
+        return list(
+            LeadRollup.objects.order_by("source").exclude(source="").values_list("source", flat=True).distinct()
+        )

@@ -18,3 +18,12 @@ def import_run(job_id: int) -> None:
     from leads import imports
 
     imports.import_job_run(job_id=job_id)
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True)
+def dashboard_rollup_refresh() -> int:
+    """Rebuild the dashboard's aggregate tables (beat: every few minutes)."""
+    from leads import rollups
+
+    run = rollups.dashboard_rollup_refresh()
+    return run.leads if run else 0

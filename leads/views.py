@@ -10,7 +10,7 @@ from django.shortcuts import render
 from django.utils.translation import gettext as _
 
 from accounts.models import Role, Team
-from leads import reports
+from leads import reports, rollups
 from leads.exports import csv_response
 from leads.models import FUNNEL_STAGES, Stage
 from leads.selectors import funnel_counts, leads_visible_to
@@ -27,10 +27,11 @@ def _width(part: int, whole: int) -> str:
     return f"{min(100.0, 100.0 * part / whole):.1f}%" if whole else "0%"
 
 
-def funnel_panel(leads) -> dict:
+def funnel_panel(leads, data: dict | None = None) -> dict:
     """The funnel panel's rows from the shared funnel selector (constant number of queries
-    whatever the volume, the same numbers as /api/v1/metrics/funnel/)."""
-    data = funnel_counts(leads)
+    whatever the volume, the same numbers as /api/v1/metrics/funnel/), or from `data` in the
+    same shape (the aggregate tables)."""
+    data = data if data is not None else funnel_counts(leads)
     counts, reached = data["counts"], data["reached"]
     total = sum(counts.values())
     top = max(*reached.values(), *counts.values(), 1)  # the longest bar spans the column
@@ -137,14 +138,27 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     model = request.GET.get("model", "first")
     model = model if model in reports.ATTRIBUTION_MODELS else "first"
     teams = teams_for(user)
-    panels = {
-        "funnel": funnel_panel(leads),
-        "over_time": reports.leads_over_time(leads, f),
-        "cpl": reports.cpl(leads),
-        "pipeline": reports.pipeline(leads),
-        "attribution": reports.attribution(leads, model),
-        "sla": sla_panel(user, teams, f),
-    }
+    # Whole-base dashboards read the aggregate tables the workers keep fresh; a user's own
+    # scope (sellers, managers) is small enough to read live.
+    run = rollups.fresh_run() if user.sees_all_leads else None
+    if run is not None:
+        rollup = reports.RollupReport(f, run)
+        panels = {
+            "funnel": funnel_panel(None, rollup.funnel()),
+            "over_time": rollup.over_time(),
+            "cpl": rollup.cpl(),
+            "pipeline": rollup.pipeline(),
+            "attribution": rollup.attribution(model),
+        }
+    else:
+        panels = {
+            "funnel": funnel_panel(leads),
+            "over_time": reports.leads_over_time(leads, f),
+            "cpl": reports.cpl(leads),
+            "pipeline": reports.pipeline(leads),
+            "attribution": reports.attribution(leads, model),
+        }
+    panels["sla"] = sla_panel(user, teams, f)
     export = request.GET.get("export", "")
     if export:
         response = _export(export, panels)
@@ -158,7 +172,8 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         "query": query,
         "model": model,
         "models": [("first", _("First touch")), ("last", _("Last touch")), ("linear", _("Linear"))],
-        "choices": reports.filter_choices(visible),
+        "choices": reports.filter_choices(visible, rollup.sources() if run is not None else None),
+        "as_of": run.finished_at if run is not None else None,
         "teams": teams,
         "chart": {
             "funnel": {

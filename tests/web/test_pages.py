@@ -351,3 +351,52 @@ def test_pages_speak_french(client, sdr):
 def test_bant_is_complete_before_sql(sdr):
     """The factory used by the browser test seeds a complete BANT."""
     assert BantFactory(lead=LeadFactory(owner=sdr)).is_complete
+
+
+# --- aggregate tables ------------------------------------------------------------------------
+
+
+def _panels(response) -> dict:
+    ctx = response.context
+    return {
+        "funnel": [(r["stage"], r["now"], r["reached"]) for r in ctx["funnel"]["rows"]],
+        "exits": [(r["stage"], r["now"]) for r in ctx["funnel"]["exits"]],
+        "over_time": ctx["over_time"],
+        "cpl": [(c["key"], c["counts"], c["cpl"]) for c in ctx["cpl"]["campaigns"]],
+        "pipeline": {k: v for k, v in ctx["pipeline"].items() if k not in ("cycle_days", "velocity")},
+        "cycle": round(ctx["pipeline"]["cycle_days"] or 0, 3),
+        "attribution": [(r["source"], round(r["credit"], 6)) for r in ctx["attribution"]["rows"]],
+    }
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="the aggregate tables are built on PostgreSQL")
+@pytest.mark.parametrize("query", ["", "?model=last&source=google-ads", "?model=linear", "?campaign=fair"])
+def test_the_aggregate_tables_give_the_live_figures(client, marketing_world, query):
+    from leads import rollups
+    from leads.models import RollupRun
+
+    client.force_login(marketing_world)
+    live = client.get("/" + query)
+    assert live.context["as_of"] is None
+    run = rollups.dashboard_rollup_refresh()
+    assert run.leads == Lead.objects.count()
+    rolled = client.get("/" + query)
+    assert rolled.context["as_of"] == run.finished_at
+    assert _panels(rolled) == _panels(live)
+    RollupRun.objects.update(finished_at=timezone.now() - dt.timedelta(hours=1))  # stale: live again
+    assert client.get("/" + query).context["as_of"] is None
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="the aggregate tables are built on PostgreSQL")
+def test_sellers_dashboards_stay_live(client, marketing_world, sdr):
+    from leads import rollups
+
+    rollups.dashboard_rollup_refresh()
+    client.force_login(sdr)
+    response = client.get("/")
+    assert response.context["as_of"] is None
+    assert response.context["funnel"]["total"] == Lead.objects.filter(owner=sdr).count()
+
+
+def test_the_rollup_task_is_scheduled(settings):
+    assert "leads.tasks.dashboard_rollup_refresh" in {v["task"] for v in settings.CELERY_BEAT_SCHEDULE.values()}
