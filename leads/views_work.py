@@ -90,10 +90,9 @@ def queue(request: HttpRequest) -> HttpResponse:
     user = request.user
     if not user.works_leads:
         return redirect("leads-list")
-    qs = worklists.queue_leads(user=user, params=request.GET)
     if request.GET.get("export") == "csv":
-        return _export(qs, "queue.csv")
-    rows = list(qs[: worklists.QUEUE_LIMIT + 1])
+        return _export(worklists.queue_leads(user=user, params=request.GET), "queue.csv")
+    rows = worklists.queue_rows(user=user, params=request.GET, limit=worklists.QUEUE_LIMIT + 1)
     context = {
         "rows": rows[: worklists.QUEUE_LIMIT],
         "more": len(rows) > worklists.QUEUE_LIMIT,
