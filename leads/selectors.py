@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 from django.conf import settings
 from django.db import connection
 from django.db.models import Count, Q, QuerySet
@@ -187,7 +189,15 @@ def lead_move_facts(*, lead: Lead, to: str, user: User | None, reason: str = "",
 
 
 def lead_stage_options(*, lead: Lead, user: User) -> list[dict]:
-    """The moves the lead page offers, each with the guard that would refuse it now."""
+    """The moves the lead page offers, each with the guard that would refuse it now. The
+    facts are read once (BANT, offer, threshold, demo request) and shared by every target."""
+    skip = any(src == lead.stage for src, _dst in lifecycle.SKIP_RULES)
+    base = lead_move_facts(lead=lead, to=lead.stage, user=user)
+    demo = skip and Touchpoint.objects.filter(lead=lead, type=TouchpointType.DEMO_REQUEST).exists()
+
+    def facts_for(to: str) -> lifecycle.MoveFacts:
+        return dataclasses.replace(base, to_stage=to, has_demo_request=demo)
+
     return [
         {
             "to": dst,
@@ -195,7 +205,5 @@ def lead_stage_options(*, lead: Lead, user: User) -> list[dict]:
             "guard": failure.guard if failure else None,
             "message": failure.message if failure else "",
         }
-        for dst, failure in lifecycle.allowed_targets(
-            lambda to: lead_move_facts(lead=lead, to=to, user=user), lead.stage
-        )
+        for dst, failure in lifecycle.allowed_targets(facts_for, lead.stage)
     ]
