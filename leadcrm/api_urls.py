@@ -30,6 +30,7 @@ urlpatterns = [
     path("scoring/rulesets/<int:pk>/backtest/", scoring_api.RuleSetBacktest.as_view(), name="scoring-ruleset-backtest"),
     path("scoring/rulesets/<int:pk>/rules/<str:kind>/", scoring_api.RuleCreate.as_view(), name="scoring-rule-create"),
     path("scoring/rules/<str:kind>/<int:pk>/", scoring_api.RuleDetail.as_view(), name="scoring-rule-detail"),
+    path("scoring/leads/<int:pk>/scores/", scoring_api.LeadScores.as_view(), name="scoring-lead-scores"),
     path("scoring/predictive/", scoring_api.PredictiveInfo.as_view(), name="scoring-predictive"),
     path("scoring/predictive/train/", scoring_api.PredictiveTrain.as_view(), name="scoring-predictive-train"),
     # routing (issue #4)

@@ -13,6 +13,7 @@ from rest_framework.views import APIView
 from accounts.models import Role
 from leadcrm.errors import ServiceError
 from leads.api import actor_of
+from leads.selectors import leads_visible_to
 from scoring import selectors, services
 from scoring.models import EngagementRule, FitRule, PredictiveModel, RuleSet
 
@@ -184,6 +185,14 @@ class RuleDetail(APIView):
         _allow(request, WRITE_ROLES)
         services.rule_delete(kind=kind, rule_id=pk, actor=actor_of(request))
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class LeadScores(APIView):
+    @extend_schema(responses=serializers.ListSerializer(child=serializers.DictField()))
+    def get(self, request, pk: int):
+        """The lead's score in every active score group, with each group's threshold."""
+        lead = get_object_or_404(leads_visible_to(request.user), pk=pk)
+        return Response(selectors.lead_scores(lead))
 
 
 class PredictiveInfo(APIView):

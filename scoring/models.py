@@ -127,3 +127,26 @@ class PredictiveModel(models.Model):
 
     def __str__(self) -> str:
         return f"Predictive v{self.version} (AUC {self.auc:.3f})" if self.auc is not None else f"v{self.version}"
+
+
+class LeadScore(models.Model):
+    """A lead's score in another score group than `default` (e.g. one per product line),
+    each group with its own rules and threshold. The default group's score is the lead's
+    own `score` (it drives the lifecycle: MQL)."""
+
+    lead = models.ForeignKey("leads.Lead", on_delete=models.CASCADE, related_name="group_scores")
+    group = models.SlugField(max_length=50)
+    ruleset = models.ForeignKey(RuleSet, null=True, on_delete=models.SET_NULL, related_name="+")
+    score = models.PositiveSmallIntegerField(default=0)
+    fit_score = models.PositiveSmallIntegerField(default=0)
+    engagement_score = models.PositiveSmallIntegerField(default=0)
+    grade = models.CharField(max_length=1, blank=True)
+    reasons = models.JSONField(default=list, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["lead", "group"], name="leadscore_lead_group_unique")]
+        indexes = [models.Index(fields=["group", "-score"])]
+
+    def __str__(self) -> str:
+        return f"{self.group}: {self.score}"

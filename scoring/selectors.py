@@ -6,7 +6,7 @@ from django.conf import settings
 from django.db.models import QuerySet
 
 from scoring import engine
-from scoring.models import DEFAULT_GROUP, PredictiveModel, RuleSet
+from scoring.models import DEFAULT_GROUP, LeadScore, PredictiveModel, RuleSet
 
 
 def rulesets(*, group: str | None = None) -> QuerySet[RuleSet]:
@@ -19,7 +19,43 @@ def active_ruleset(*, group: str = DEFAULT_GROUP) -> RuleSet | None:
 
 
 def active_rulesets() -> list[RuleSet]:
-    return list(rulesets().filter(is_active=True))
+    """Active versions, the default group first."""
+    return sorted(rulesets().filter(is_active=True), key=lambda r: (r.group != DEFAULT_GROUP, r.group))
+
+
+def lead_scores(lead) -> list[dict]:
+    """A lead's score in every active group: the default group's from the lead itself."""
+    active = {r.group: r for r in RuleSet.objects.filter(is_active=True)}
+    rows = []
+    default = active.get(DEFAULT_GROUP)
+    rows.append(
+        {
+            "group": DEFAULT_GROUP,
+            "score": lead.score,
+            "fit_score": lead.fit_score,
+            "engagement_score": lead.engagement_score,
+            "grade": lead.grade,
+            "mql_threshold": default.mql_threshold if default else mql_threshold(),
+            "qualified": lead.score >= (default.mql_threshold if default else mql_threshold()),
+            "version": default.version if default else None,
+        }
+    )
+    for s in LeadScore.objects.filter(lead=lead, group__in=list(active)).order_by("group"):
+        rs = active[s.group]
+        rows.append(
+            {
+                "group": s.group,
+                "score": s.score,
+                "fit_score": s.fit_score,
+                "engagement_score": s.engagement_score,
+                "grade": s.grade,
+                "mql_threshold": rs.mql_threshold,
+                "qualified": s.score >= rs.mql_threshold,
+                "version": rs.version,
+                "reasons": s.reasons,
+            }
+        )
+    return rows
 
 
 def ruleset_spec(ruleset: RuleSet) -> engine.RuleSet:

@@ -24,7 +24,7 @@ from leads import services as lead_services
 from leads.models import CLOSED_STAGES, Lead, Stage, TouchpointType
 from leads.services import Actor, ScoreUpdate
 from scoring import engine, predictive, selectors
-from scoring.models import DEFAULT_GROUP, EngagementRule, FitRule, Operator, PredictiveModel, RuleSet
+from scoring.models import DEFAULT_GROUP, EngagementRule, FitRule, LeadScore, Operator, PredictiveModel, RuleSet
 
 # Lead fields a fit rule may test (besides `properties.<key>`).
 FIT_FIELDS = (
@@ -517,12 +517,93 @@ def _rescore(
     now: dt.datetime | None = None,
     chunk_size: int = CHUNK,
     progress: Callable[[int], None] | None = None,
+    group: str | None = None,
 ) -> RescoreStats:
+    """Every active rule set (or only `group`'s): the default group writes the leads'
+    scores, the others their `LeadScore` rows. No active rule set: scores stay as they are."""
     started = time.perf_counter()
     stats = RescoreStats()
-    ruleset = selectors.active_ruleset()
-    if ruleset is None:
-        return stats  # no active rule set: scores stay as they are
+    for ruleset in selectors.active_rulesets():
+        if group is not None and ruleset.group != group:
+            continue
+        kwargs = {"lead_ids": lead_ids, "where": where, "params": params, "now": now, "chunk_size": chunk_size}
+        if ruleset.group == DEFAULT_GROUP:
+            _rescore_default(ruleset, stats, progress=progress, **kwargs)
+        else:
+            # Alone (its own activation), it reports the leads and the progress.
+            _rescore_group(ruleset, stats, progress=progress, primary=group is not None, **kwargs)
+    stats.seconds = time.perf_counter() - started
+    return stats
+
+
+def _rescore_group(
+    ruleset: RuleSet,
+    stats: RescoreStats,
+    *,
+    lead_ids: list[int] | None,
+    where: str,
+    params: tuple,
+    now: dt.datetime | None,
+    chunk_size: int,
+    progress: Callable[[int], None] | None,
+    primary: bool,
+) -> None:
+    """Another score group's scores: upserted `LeadScore` rows for the leads whose score in
+    that group changed (one read of the current rows and one upsert per chunk)."""
+    spec = selectors.ruleset_spec(ruleset)
+    compiled = engine.compile_ruleset(spec)
+    needs = _needs_for([spec], model=False)
+    now_ts = (now or timezone.now()).timestamp()
+    for chunk in _stream(needs, where=where, params=params, lead_ids=lead_ids, chunk_size=chunk_size):
+        ids = [row[0] for row, _, _ in chunk]
+        current = {
+            r[0]: r[1:]
+            for r in LeadScore.objects.filter(group=ruleset.group, lead_id__in=ids).values_list(
+                "lead_id", "score", "fit_score", "engagement_score", "grade", "ruleset_id"
+            )
+        }
+        changed = []
+        for row, facts, evs in chunk:
+            s = engine.score_lead(compiled, facts, evs, now_ts)
+            if current.get(row[0]) == (s.total, s.fit, s.engagement, s.grade, ruleset.pk):
+                continue
+            changed.append(
+                LeadScore(
+                    lead_id=row[0],
+                    group=ruleset.group,
+                    ruleset=ruleset,
+                    score=s.total,
+                    fit_score=s.fit,
+                    engagement_score=s.engagement,
+                    grade=s.grade,
+                    reasons=s.reasons,
+                )
+            )
+        LeadScore.objects.bulk_create(
+            changed,
+            update_conflicts=True,
+            unique_fields=["lead", "group"],
+            update_fields=["ruleset", "score", "fit_score", "engagement_score", "grade", "reasons", "updated_at"],
+            batch_size=5000,
+        )
+        stats.changed += len(changed)
+        if primary:
+            stats.leads += len(chunk)
+            if progress is not None:
+                progress(len(chunk))
+
+
+def _rescore_default(
+    ruleset: RuleSet,
+    stats: RescoreStats,
+    *,
+    lead_ids: list[int] | None,
+    where: str,
+    params: tuple,
+    now: dt.datetime | None,
+    chunk_size: int,
+    progress: Callable[[int], None] | None,
+) -> None:
     spec = selectors.ruleset_spec(ruleset)
     compiled = engine.compile_ruleset(spec)
     model = _model_or_none()
@@ -565,8 +646,6 @@ def _rescore(
         if progress is not None:
             progress(len(chunk))
     writer.finish()
-    stats.seconds = time.perf_counter() - started
-    return stats
 
 
 def leads_rescore(*, lead_ids: list[int], now: dt.datetime | None = None) -> RescoreStats:
@@ -584,12 +663,13 @@ def leads_rescore_all(
     chunk_size: int = CHUNK,
     progress: Callable[[int], None] | None = None,
     engaged_only: bool = False,
+    group: str | None = None,
 ) -> RescoreStats:
     """Every lead (or, for the nightly decay, those with engagement points), set-based and
     streamed: per chunk two reads, one locked compare, one COPY update and one COPY insert of
     the changes; memory flat in the number of leads."""
     where = "engagement_score > 0" if engaged_only else ""
-    return _rescore(lead_ids=None, where=where, now=now, chunk_size=chunk_size, progress=progress)
+    return _rescore(lead_ids=None, where=where, now=now, chunk_size=chunk_size, progress=progress, group=group)
 
 
 def leads_to_rescore() -> int:

@@ -19,8 +19,9 @@ def leads_rescore(lead_ids: list[int], **_: object) -> int:
 
 
 @shared_task(acks_late=True, reject_on_worker_lost=True, **RETRY)
-def leads_rescore_all(group: str = "default", **_: object) -> int:
-    return services.leads_rescore_all().changed
+def leads_rescore_all(group: str | None = None, **_: object) -> int:
+    """After a rule set's activation or edit: that group's scores for every lead."""
+    return services.leads_rescore_all(group=group).changed
 
 
 @shared_task(acks_late=True, reject_on_worker_lost=True, **RETRY)
