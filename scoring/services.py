@@ -672,8 +672,10 @@ def leads_rescore_all(
     return _rescore(lead_ids=None, where=where, now=now, chunk_size=chunk_size, progress=progress, group=group)
 
 
-def leads_to_rescore() -> int:
-    return Lead.objects.count()
+def leads_to_rescore(*, engaged_only: bool = False) -> int:
+    """How many leads a full rescore reads (for a progress bar)."""
+    qs = Lead.objects.filter(engagement_score__gt=0) if engaged_only else Lead.objects.all()
+    return qs.count()
 
 
 # --- backtest -----------------------------------------------------------------------------

@@ -22,7 +22,7 @@ class Command(BaseCommand):
         if ruleset is None:
             self.stdout.write("No active rule set: nothing to do.")
             return
-        total = services.leads_to_rescore()
+        total = services.leads_to_rescore(engaged_only=engaged_only)
         self.stdout.write(f"Rescoring {total:,} leads with {ruleset}")
         done, started = [0], time.perf_counter()
 
