@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import queue
 import re
+import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -504,6 +506,47 @@ class _Writer:
             self.pool.shutdown()
 
 
+_DONE = object()
+
+
+def _prefetched(chunks: Iterator) -> Iterator:
+    """The next chunk is read (on its own connection, in a thread) while this one is scored:
+    the database's query time overlaps Python's work. One chunk ahead at most."""
+    box: queue.Queue = queue.Queue(maxsize=1)
+    stop = threading.Event()
+
+    def read() -> None:
+        try:
+            for chunk in chunks:
+                while not stop.is_set():
+                    try:
+                        box.put(chunk, timeout=0.5)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            box.put(_DONE)
+        except BaseException as exc:  # handed to the consumer
+            box.put(exc)
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=read, name="rescore-reader", daemon=True)
+    thread.start()
+    try:
+        while True:
+            item = box.get()
+            if item is _DONE:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        thread.join()
+
+
 def _model_or_none():
     record = selectors.predictive_model_active()
     return predictive.loads(record.blob) if record is not None else None
@@ -610,8 +653,10 @@ def _rescore_default(
     needs = _needs_for([spec], model=model is not None)
     now_ts = (now or timezone.now()).timestamp()
     actor = Actor.automation()
-    writer = _Writer(stats, background=lead_ids is None and connection.vendor == "postgresql")
-    for chunk in _stream(needs, where=where, params=params, lead_ids=lead_ids, chunk_size=chunk_size):
+    background = lead_ids is None and connection.vendor == "postgresql" and not connection.in_atomic_block
+    writer = _Writer(stats, background=background)
+    chunks = _stream(needs, where=where, params=params, lead_ids=lead_ids, chunk_size=chunk_size)
+    for chunk in _prefetched(chunks) if background else chunks:
         probabilities: list[float | None] = [None] * len(chunk)
         if model is not None:
             open_at = [i for i, (row, _, _) in enumerate(chunk) if row[1] not in CLOSED_STAGES]

@@ -252,3 +252,18 @@ def test_concurrent_rescores_promote_exactly_once(ruleset_data):
     assert (lead.score, lead.stage) == (70, Stage.MQL)
     assert StageChange.objects.filter(lead=lead, to_stage=Stage.MQL).count() == 1
     assert ScoreChange.objects.filter(lead=lead).count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_full_rescore_outside_a_transaction_reads_and_writes_in_threads(ruleset_data):
+    """Committed data, no surrounding transaction: the reader and writer threads (their own
+    connections) are used on PostgreSQL; the result is the same as inline."""
+    rs = services.ruleset_create(data=ruleset_data, actor=AUTO)
+    services.ruleset_activate(ruleset_id=rs.pk, actor=AUTO)
+    _make_leads(25)
+    seen = []
+    stats = services.leads_rescore_all(chunk_size=4, progress=seen.append)
+    assert sum(seen) == 25 and stats.changed == 25
+    assert set(Lead.objects.values_list("score", flat=True)) == {45}
+    assert ScoreChange.objects.count() == 25
+    assert services.leads_rescore_all(chunk_size=4).changed == 0
