@@ -341,6 +341,11 @@ def _epoch(column: str) -> str:
     return f"CAST(strftime('%%s', {column}) AS REAL)"
 
 
+def _sql_text(value: str) -> str:
+    """A string literal's body: quotes doubled, and % doubled for the driver's parameters."""
+    return value.replace("'", "''").replace("%", "%%")
+
+
 def _loads(value):
     """One JSON value as the driver gives it (Django leaves jsonb undecoded on psycopg2)."""
     return json.loads(value) if isinstance(value, str) else value
@@ -370,7 +375,7 @@ def _stream(
     # On PostgreSQL, only the custom fields the rules read (decoding whole objects costs).
     keys = needs.property_keys if needs.properties and connection.vendor == "postgresql" else None
     if keys is not None:
-        cols += [f"{q('properties')} -> '{k.replace(chr(39), chr(39) * 2)}'" for k in keys]
+        cols += [f"{q('properties')} -> '{_sql_text(k)}'" for k in keys]
     elif needs.properties:
         cols.append(q("properties"))
     n_fixed, n_fields = len(lead_cols), len(needs.fields)

@@ -267,3 +267,17 @@ def test_full_rescore_outside_a_transaction_reads_and_writes_in_threads(ruleset_
     assert set(Lead.objects.values_list("score", flat=True)) == {45}
     assert ScoreChange.objects.count() == 25
     assert services.leads_rescore_all(chunk_size=4).changed == 0
+
+
+def test_custom_field_names_with_quotes_and_percent(ruleset_data, capture, django_capture_on_commit_callbacks):
+    ruleset_data["fit_rules"] = [
+        {"field": "properties.it's 100%", "operator": "equals", "value": "yes", "points": 25},
+    ]
+    rs = services.ruleset_create(data=ruleset_data, actor=AUTO)
+    with django_capture_on_commit_callbacks(execute=True):
+        services.ruleset_activate(ruleset_id=rs.pk, actor=AUTO)
+    lead = capture(properties={"it's 100%": "Yes"})
+    assert lead.fit_score == 25
+    services.leads_rescore_all()
+    lead.refresh_from_db()
+    assert lead.fit_score == 25
