@@ -71,7 +71,7 @@ class Company(models.Model):
 
 class Lead(models.Model):
     # E-mails are stored lower-cased: one unique index makes dedupe race-free.
-    email = models.EmailField(max_length=254, unique=True)
+    email = models.EmailField(max_length=254)
     first_name = models.CharField(max_length=100, blank=True)
     last_name = models.CharField(max_length=100, blank=True)
     phone = models.CharField(max_length=40, blank=True)
@@ -83,7 +83,7 @@ class Lead(models.Model):
     company_size = models.PositiveIntegerField(null=True, blank=True)
     country = models.CharField(max_length=2, blank=True)
     city = models.CharField(max_length=100, blank=True)
-    source = models.CharField(max_length=100, blank=True, db_index=True)
+    source = models.CharField(max_length=100, blank=True)
     utm_source = models.CharField(max_length=200, blank=True)
     utm_medium = models.CharField(max_length=200, blank=True)
     utm_campaign = models.CharField(max_length=200, blank=True)
@@ -94,8 +94,15 @@ class Lead(models.Model):
     stage = models.CharField(max_length=16, choices=Stage.choices, default=Stage.MCL)
     stage_changed_at = models.DateTimeField(null=True, blank=True)
     closed_at = models.DateTimeField(null=True, blank=True)
+    # Owner and team are indexed by the composite indexes in Meta (every index costs the
+    # 10,000-row imports).
     owner = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="leads"
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="leads",
+        db_index=False,
     )
     team = models.ForeignKey(
         "accounts.Team",
@@ -103,6 +110,7 @@ class Lead(models.Model):
         blank=True,
         on_delete=models.SET_NULL,
         related_name="leads",
+        db_index=False,
         help_text="The team whose pool holds the lead while it has no owner.",
     )
 
@@ -118,12 +126,15 @@ class Lead(models.Model):
 
     last_activity_at = models.DateTimeField(null=True, blank=True)
     activity_count = models.PositiveIntegerField(default=0)
-    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]
+        constraints = [models.UniqueConstraint(fields=["email"], name="lead_email_unique")]
         indexes = [
+            models.Index(fields=["-created_at", "-id"], name="lead_created_idx"),
+            models.Index(fields=["source"], name="lead_source_idx"),
             models.Index(fields=["stage", "-created_at"]),
             models.Index(fields=["owner", "stage"]),
             models.Index(fields=["team", "owner"]),
@@ -233,12 +244,13 @@ class Touchpoint(models.Model):
 class StageChange(models.Model):
     """The lifecycle's audit trail: time in each stage is derived from it."""
 
-    lead = models.ForeignKey(Lead, on_delete=models.CASCADE, related_name="stage_changes")
+    # The lead is indexed by (lead, -created_at) below; nobody looks moves up by actor.
+    lead = models.ForeignKey(Lead, on_delete=models.CASCADE, related_name="stage_changes", db_index=False)
     from_stage = models.CharField(max_length=16, choices=Stage.choices, blank=True)
     to_stage = models.CharField(max_length=16, choices=Stage.choices)
     actor_type = models.CharField(max_length=12, choices=ActorType.choices)
     actor = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", db_index=False
     )
     reason = models.TextField(blank=True)
     created_at = models.DateTimeField(db_index=True)
@@ -427,14 +439,14 @@ class ImportJob(models.Model):
 
 class LeadRollup(models.Model):
     """The dashboard's aggregate table, rebuilt by a worker (`leads.tasks.dashboard_rollup_refresh`,
-    every few minutes): leads per creation day, source, campaign, team, current stage and
-    furthest funnel stage reached, with their offers' figures. Read instead of the leads when
-    the dashboard covers the whole base."""
+    every few minutes): leads per creation day and source (`kind` "source") or campaign
+    (`kind` "campaign"), current stage and furthest funnel stage reached, with their offers'
+    figures. Each lead is counted once per kind. Read instead of the leads when the dashboard
+    covers the whole base."""
 
     day = models.DateField()
-    source = models.CharField(max_length=100, blank=True)
-    utm_campaign = models.CharField(max_length=200, blank=True)
-    team_id = models.BigIntegerField(null=True)
+    kind = models.CharField(max_length=8)
+    key = models.CharField(max_length=200, blank=True)
     stage = models.CharField(max_length=16)
     top = models.SmallIntegerField(help_text="Rank in FUNNEL_STAGES of the furthest stage reached; -1 none.")
     n = models.PositiveIntegerField()
@@ -447,16 +459,13 @@ class LeadRollup(models.Model):
     cycle_seconds = models.FloatField(default=0)
 
     class Meta:
-        indexes = [models.Index(fields=["day"])]
+        indexes = [models.Index(fields=["kind", "day"])]
 
 
 class AttributionRollup(models.Model):
-    """Credit per source for qualified leads (SQL and beyond), per model, at the same grain."""
+    """Credit per source for qualified leads (SQL and beyond) per creation day and model."""
 
     day = models.DateField()
-    source = models.CharField(max_length=100, blank=True)
-    utm_campaign = models.CharField(max_length=200, blank=True)
-    team_id = models.BigIntegerField(null=True)
     model = models.CharField(max_length=6)
     credited = models.CharField(max_length=200)
     credit = models.FloatField()
