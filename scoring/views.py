@@ -7,7 +7,7 @@ import json
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import ObjectDoesNotExist, PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods
@@ -112,7 +112,10 @@ def scoring_page(request: HttpRequest) -> HttpResponse:
         except ServiceError as exc:
             for field, errors in exc.errors.items():
                 messages.error(request, f"{field}: {' '.join(errors)}")
-        return redirect(f"{request.path}?ruleset={ruleset_id}" if ruleset_id else request.path)
+        except (ObjectDoesNotExist, ValueError, TypeError):
+            messages.error(request, "Unknown rule set or rule.")
+            ruleset_id = None
+        return redirect(f"{request.path}?ruleset={ruleset_id}" if isinstance(ruleset_id, int) else request.path)
 
     rulesets = list(selectors.rulesets())
     chosen = _int(request.GET.get("ruleset"))

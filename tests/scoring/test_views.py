@@ -62,3 +62,15 @@ def test_page_shows_rules_backtest_and_edits(logged_in, active_ruleset, settings
         follow=True,
     )
     assert "Unknown field" in resp.content.decode()
+
+
+def test_bad_ids_are_messages_not_errors(logged_in, active_ruleset, settings):
+    settings.SECURE_SSL_REDIRECT = False
+    c = logged_in("admin")
+    for data in (
+        {"action": "activate", "ruleset": "abc"},
+        {"action": "activate", "ruleset": "99999"},
+        {"action": "delete_fit", "ruleset": active_ruleset.pk, "rule": "x"},
+    ):
+        resp = c.post("/scoring/", data, follow=True)
+        assert resp.status_code == 200 and "Unknown rule set or rule." in resp.content.decode()
