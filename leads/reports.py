@@ -299,25 +299,24 @@ def _attribution_result(model: str, credit: dict[str, float]) -> dict:
 
 class RollupReport:
     """Dashboard panels read from `LeadRollup` / `AttributionRollup` for whole-base dashboards
-    (admins, marketing): a few grouped queries over at most one row per day, source,
-    campaign, team, stage and furthest stage, whatever the number of leads."""
+    (admins, marketing, no source / campaign / team filter): a few grouped queries over at
+    most one row per day, source or campaign, stage and furthest stage, whatever the number
+    of leads."""
 
     def __init__(self, f: Filters, run):
         self.f, self.run = f, run
-        qs = LeadRollup.objects.filter(day__gte=f.start, day__lte=f.end).order_by()
-        ats = AttributionRollup.objects.filter(day__gte=f.start, day__lte=f.end).order_by()
-        if f.source:
-            qs, ats = qs.filter(source=f.source), ats.filter(source=f.source)
-        if f.campaign:
-            qs, ats = qs.filter(utm_campaign=f.campaign), ats.filter(utm_campaign=f.campaign)
-        if f.team:
-            qs, ats = qs.filter(team_id=f.team), ats.filter(team_id=f.team)
-        self.rows, self.attributions = qs, ats
+        rows = LeadRollup.objects.filter(day__gte=f.start, day__lte=f.end).order_by()
+        self.by_source, self.by_campaign = rows.filter(kind="source"), rows.filter(kind="campaign")
+        self.attributions = AttributionRollup.objects.filter(day__gte=f.start, day__lte=f.end).order_by()
+
+    @staticmethod
+    def covers(f: Filters) -> bool:
+        return not (f.source or f.campaign or f.team)
 
     def funnel(self) -> dict:
         counts = {s: 0 for s in Stage.values}
         ranks: list[tuple[int, int]] = []
-        for row in self.rows.values("stage", "top").annotate(n=Sum("n")):
+        for row in self.by_source.values("stage", "top").annotate(n=Sum("n")):
             counts[row["stage"]] = counts.get(row["stage"], 0) + row["n"]
             if row["top"] >= 0:
                 ranks.append((row["top"], row["n"]))
@@ -335,18 +334,18 @@ class RollupReport:
         weekly = (self.f.end - self.f.start).days > 62
         bucket = TruncWeek("day") if weekly else F("day")
         rows = (
-            self.rows.annotate(bucket=bucket, src=Coalesce(NullIf(F("source"), Value("")), Value("(none)")))
+            self.by_source.annotate(bucket=bucket, src=Coalesce(NullIf(F("key"), Value("")), Value("(none)")))
             .values("bucket", "src")
             .annotate(n=Sum("n"))
         )
         return _over_time_result(self.f, rows)
 
     def cpl(self) -> dict:
-        rows = self.rows.exclude(utm_campaign="").filter(top__gte=0).values_list("utm_campaign", "top")
+        rows = self.by_campaign.exclude(key="").filter(top__gte=0).values_list("key", "top")
         return cpl(None, by_campaign=_reached_from_ranks(rows.annotate(n=Sum("n"))))
 
     def pipeline(self) -> dict:
-        agg = self.rows.aggregate(
+        agg = self.by_source.aggregate(
             open_n=Sum("open_n"),
             open_value=Sum("open_value"),
             won_n=Sum("won_n"),
@@ -365,6 +364,5 @@ class RollupReport:
         return _attribution_result(model, {r["credited"]: float(r["c"]) for r in rows})
 
     def sources(self) -> list[str]:
-        return list(
-            LeadRollup.objects.order_by("source").exclude(source="").values_list("source", flat=True).distinct()
-        )
+        rows = LeadRollup.objects.filter(kind="source").exclude(key="").order_by("key")
+        return list(rows.values_list("key", flat=True).distinct())

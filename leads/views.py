@@ -139,8 +139,8 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     model = model if model in reports.ATTRIBUTION_MODELS else "first"
     teams = teams_for(user)
     # Whole-base dashboards read the aggregate tables the workers keep fresh; a user's own
-    # scope (sellers, managers) is small enough to read live.
-    run = rollups.fresh_run() if user.sees_all_leads else None
+    # scope (sellers, managers) and filtered views are a fraction of the base, read live.
+    run = rollups.fresh_run() if user.sees_all_leads and reports.RollupReport.covers(f) else None
     if run is not None:
         rollup = reports.RollupReport(f, run)
         panels = {

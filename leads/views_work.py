@@ -22,7 +22,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from leadcrm.errors import ServiceError
-from leads import selectors, services, worklists
+from leads import queue_html, selectors, services, worklists
 from leads.exports import csv_response
 from leads.models import (
     OPEN_STAGES,
@@ -93,8 +93,10 @@ def queue(request: HttpRequest) -> HttpResponse:
     if request.GET.get("export") == "csv":
         return _export(worklists.queue_leads(user=user, params=request.GET), "queue.csv")
     rows = worklists.queue_rows(user=user, params=request.GET, limit=worklists.QUEUE_LIMIT + 1)
+    labels = queue_html.Labels()
     context = {
-        "rows": rows[: worklists.QUEUE_LIMIT],
+        "leads": rows[: worklists.QUEUE_LIMIT],
+        "rows": [queue_html.queue_row(lead, labels) for lead in rows[: worklists.QUEUE_LIMIT]],
         "more": len(rows) > worklists.QUEUE_LIMIT,
         "limit": worklists.QUEUE_LIMIT,
         "params": request.GET,
@@ -102,8 +104,6 @@ def queue(request: HttpRequest) -> HttpResponse:
         "saved": worklists.saved_filters(user=user, page="queue"),
         "stages": [s for s in Stage if s in OPEN_STAGES],
         "grades": Grade.values,
-        "next_stage": worklists.NEXT_STAGE,
-        "lp": LEADS_PREFIX(),
     }
     return render(request, "leads/queue.html", context)
 
@@ -250,9 +250,7 @@ def _row(request: HttpRequest, lead_id: int, *, error: str = "", notice: str = "
     """The queue row of a lead after an action (empty when it left the queue)."""
     qs = worklists.queue_leads(user=request.user, params=QueryDict())
     lead = qs.filter(pk=lead_id).first()
-    context = {"lead": lead, "lead_id": lead_id, "error": error, "notice": notice, "lp": LEADS_PREFIX()}
-    context["next_stage"] = worklists.NEXT_STAGE
-    return render(request, "leads/_queue_row.html", context)
+    return HttpResponse(queue_html.queue_row(lead, queue_html.Labels(), lead_id=lead_id, error=error, notice=notice))
 
 
 def _done(request: HttpRequest, lead: Lead, *, ok: str = "", error: str = "") -> HttpResponse:
