@@ -22,7 +22,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from leadcrm.errors import ServiceError
-from leads import queue_html, selectors, services, worklists
+from leads import queue_html, selectors, services, timeline_html, worklists
 from leads.exports import csv_response
 from leads.models import (
     OPEN_STAGES,
@@ -206,6 +206,7 @@ def lead_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "may_work": user.works_leads,
         "may_claim": lead.owner_id is None and user.works_leads and lead.is_open,
         "history": history,
+        "timeline": timeline_html.timeline(history, request),
         "score_points": [
             {"at": c.created_at.isoformat(), "score": c.new_score, "fit": c.fit_score, "eng": c.engagement_score}
             for c in reversed(scores)
