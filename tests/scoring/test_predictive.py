@@ -107,3 +107,14 @@ def test_features_handle_unseen_values_and_types():
     assert 0 <= p <= 1
     restored = predictive.loads(predictive.dumps(trained["model"]))
     assert predictive.predict(restored, [predictive.features(unseen, [], 500.0)]) == [p]
+
+
+def test_rescore_keeps_probabilities_of_open_leads(active_ruleset, capture, send_events):
+    make_history(120, signal=True)
+    services.predictive_train(actor=Actor.automation())
+    cold = capture(industry="Retail", properties={"plan": "free"})
+    hot = capture(industry="Software", properties={"plan": "pro"})
+    assert cold.conversion_probability is not None and hot.conversion_probability is not None
+    before = hot.conversion_probability
+    hot = send_events(hot, [{"type": "demo_request", "properties": {"duration": 600}}] * 3)
+    assert hot.conversion_probability > before > cold.conversion_probability
