@@ -481,3 +481,13 @@ class RollupRun(models.Model):
 
     class Meta:
         ordering = ["-finished_at"]
+
+
+class SlaRollup(models.Model):
+    """SLA clocks decided (touched, or past due) per start day and team, and how many were
+    touched in time: the dashboard's SLA panel for whole-base views (rebuilt with the others)."""
+
+    day = models.DateField(db_index=True)
+    team_id = models.BigIntegerField(null=True)
+    total = models.PositiveIntegerField()
+    met = models.PositiveIntegerField()
