@@ -13,6 +13,7 @@ from django.db.models import Avg, Count, Exists, F, OuterRef, Q, QuerySet, Subqu
 from django.db.models.functions import Coalesce, NullIf, TruncDay, TruncWeek
 from django.utils import timezone
 
+from accounts.models import Team
 from leads.models import (
     FUNNEL_STAGES,
     AttributionRollup,
@@ -21,6 +22,7 @@ from leads.models import (
     LeadRollup,
     Opportunity,
     OpportunityStatus,
+    SlaRollup,
     Stage,
     StageChange,
     Touchpoint,
@@ -362,6 +364,27 @@ class RollupReport:
     def attribution(self, model: str) -> dict:
         rows = self.attributions.filter(model=model).values("credited").annotate(c=Sum("credit"))
         return _attribution_result(model, {r["credited"]: float(r["c"]) for r in rows})
+
+    def sla(self) -> dict:
+        """The SLA panel's shape (routing.selectors.sla_compliance, per team) from SlaRollup."""
+        rows = (
+            SlaRollup.objects.filter(day__gte=self.f.start, day__lte=self.f.end)
+            .order_by()
+            .values("team_id")
+            .annotate(total=Sum("total"), met=Sum("met"))
+        )
+        names = dict(Team.objects.values_list("pk", "name"))
+        teams = [
+            {
+                "team": r["team_id"],
+                "team_name": names.get(r["team_id"]),
+                "total": r["total"],
+                "met": r["met"],
+                "rate": round(r["met"] / r["total"], 4) if r["total"] else None,
+            }
+            for r in rows
+        ]
+        return {"teams": sorted(teams, key=lambda r: r["team_name"] or ""), "sellers": []}
 
     def sources(self) -> list[str]:
         rows = LeadRollup.objects.filter(kind="source").exclude(key="").order_by("key")

@@ -15,6 +15,7 @@ from __future__ import annotations
 import datetime as dt
 import time
 
+from django.apps import apps
 from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
@@ -86,6 +87,15 @@ GROUP BY 1, 3
 """
 
 
+SLA_SQL = """
+INSERT INTO leads_slarollup (day, team_id, total, met)
+SELECT (started_at AT TIME ZONE 'UTC')::date, team_id, COUNT(*),
+       COUNT(*) FILTER (WHERE first_touch_at IS NOT NULL AND first_touch_at <= due_at)
+FROM {table} WHERE first_touch_at IS NOT NULL OR due_at <= %s
+GROUP BY 1, 2
+"""
+
+
 def dashboard_rollup_refresh() -> RollupRun | None:
     """Rebuild both aggregate tables (PostgreSQL only; elsewhere the dashboard reads live)."""
     if connection.vendor != "postgresql":
@@ -100,6 +110,12 @@ def dashboard_rollup_refresh() -> RollupRun | None:
         for model, sql in zip(("first", "last"), ATTRIBUTION_SQL, strict=True):
             cur.execute(sql, [model])
         cur.execute(LINEAR_SQL)
+        # SLA compliance, the routing app's clocks counted the way routing.selectors does.
+        cur.execute("DELETE FROM leads_slarollup")
+        if apps.is_installed("routing"):
+            clocks = apps.get_model("routing", "SlaClock")._meta.db_table
+            cur.execute(SLA_SQL.format(table=clocks), [timezone.now()])
+        cur.execute("ANALYZE leads_leadrollup, leads_attributionrollup, leads_slarollup")
         cur.execute("SELECT COALESCE(SUM(n), 0) FROM leads_leadrollup WHERE kind = 'source'")
         leads = int(cur.fetchone()[0])
         run = RollupRun.objects.create(finished_at=timezone.now(), leads=leads, seconds=time.perf_counter() - t0)

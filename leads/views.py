@@ -81,16 +81,20 @@ def teams_for(user):
     return [user.team] if user.team_id else []
 
 
-def sla_panel(user, teams, f: reports.Filters) -> dict | None:
-    """SLA compliance from the routing app's clocks, when routing is installed."""
+def sla_panel(user, teams, f: reports.Filters, rollup: reports.RollupReport | None = None) -> dict | None:
+    """SLA compliance from the routing app's clocks, when routing is installed (from the
+    aggregate table for whole-base views)."""
     if not apps.is_installed("routing"):
         return None
-    from routing import selectors as routing_selectors
+    if rollup is not None:
+        data = rollup.sla()
+    else:
+        from routing import selectors as routing_selectors
 
-    scope = Team.objects.filter(pk__in=[t.pk for t in teams]) if not user.sees_all_leads else None
-    if f.team:
-        scope = Team.objects.filter(pk=f.team) if scope is None else scope.filter(pk=f.team)
-    data = routing_selectors.sla_compliance(teams=scope, since=f.since)
+        scope = Team.objects.filter(pk__in=[t.pk for t in teams]) if not user.sees_all_leads else None
+        if f.team:
+            scope = Team.objects.filter(pk=f.team) if scope is None else scope.filter(pk=f.team)
+        data = routing_selectors.sla_compliance(teams=scope, since=f.since)
     total = sum(r["total"] for r in data["teams"])
     met = sum(r["met"] for r in data["teams"])
     data["overall"] = _pct(met, total)
@@ -149,6 +153,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
             "cpl": rollup.cpl(),
             "pipeline": rollup.pipeline(),
             "attribution": rollup.attribution(model),
+            "sla": sla_panel(user, teams, f, rollup),
         }
     else:
         panels = {
@@ -157,8 +162,8 @@ def dashboard(request: HttpRequest) -> HttpResponse:
             "cpl": reports.cpl(leads),
             "pipeline": reports.pipeline(leads),
             "attribution": reports.attribution(leads, model),
+            "sla": sla_panel(user, teams, f),
         }
-    panels["sla"] = sla_panel(user, teams, f)
     export = request.GET.get("export", "")
     if export:
         response = _export(export, panels)

@@ -293,6 +293,15 @@ def marketing_world(sdr):
         lead=won, from_stage=Stage.CO, to_stage=Stage.WO, actor_type=ActorType.USER, created_at=now
     )
     OpportunityFactory(lead=LeadFactory(stage=Stage.CO, source="seo", owner=sdr), amount=Decimal("5000"))
+    from routing.models import SlaClock
+
+    hour = dt.timedelta(hours=1)
+    for touched in (now - 3 * hour, now + hour, None):  # met, late, past due untouched
+        SlaClock.objects.create(
+            lead=won, owner=sdr, team=sdr.team, started_at=now - 5 * hour, due_at=now - 2 * hour,
+            first_touch_at=touched, closed_at=touched,
+        )  # fmt: skip
+    SlaClock.objects.create(lead=won, owner=sdr, team=sdr.team, started_at=now, due_at=now + hour)  # undecided
     TouchpointFactory(lead=won, utm_source="linkedin", occurred_at=now - dt.timedelta(days=3))
     TouchpointFactory(lead=won, utm_source="google", occurred_at=now - dt.timedelta(days=1))
     return UserFactory(role=Role.MARKETING)
@@ -366,6 +375,7 @@ def _panels(response) -> dict:
         "pipeline": {k: v for k, v in ctx["pipeline"].items() if k not in ("cycle_days", "velocity")},
         "cycle": round(ctx["pipeline"]["cycle_days"] or 0, 3),
         "attribution": [(r["source"], round(r["credit"], 6)) for r in ctx["attribution"]["rows"]],
+        "sla": [(r["team_name"], r["total"], r["met"]) for r in ctx["sla"]["teams"]],
     }
 
 
@@ -383,6 +393,7 @@ def test_the_aggregate_tables_give_the_live_figures(client, marketing_world, que
     rolled = client.get("/" + query)
     assert rolled.context["as_of"] == run.finished_at
     assert _panels(rolled) == _panels(live)
+    assert _panels(live)["sla"] == [("Inside Sales FR", 3, 1)]  # decided clocks, one touched in time
     assert client.get("/?source=seo" + query.replace("?", "&")).context["as_of"] is None  # filtered: live
     RollupRun.objects.update(finished_at=timezone.now() - dt.timedelta(hours=1))  # stale: live again
     assert client.get("/" + query).context["as_of"] is None
