@@ -316,7 +316,7 @@ def _bulk_upsert(rows: list[tuple[int, dict]], actor: Actor, history: bool) -> l
             to_update.append(lead)
         if lead.company_domain in companies:
             if lead.company_id != companies[lead.company_domain].pk:
-                lead.company = companies[lead.company_domain]
+                lead.company_id = companies[lead.company_domain].pk
                 update_fields.add("company")
     _insert_new_leads(to_create)
     if to_update and update_fields:
