@@ -277,6 +277,8 @@ def main() -> None:
         ("lead page", seller, f"/leads/{lead.pk}/", 100),
         ("dashboard (90 days)", market, "/", 500),
         ("dashboard (1 year, linear)", market, year + "&model=linear", 500),
+        ("dashboard (90 days, 1 source)", market, "/?source=seo", 500),
+        ("dashboard (90 days, 1 team)", market, f"/?team={sdr.team_id}", 500),
     ]
     print(f"\nSDR queue: {queue_size:,} open leads of theirs + {pool_size:,} in their team's pool")
     print(f"{'page':<30}{'p50 ms':>10}{'p95 ms':>10}{'target':>10}")

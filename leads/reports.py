@@ -309,16 +309,34 @@ class RollupReport:
         self.f, self.run = f, run
         rows = LeadRollup.objects.filter(day__gte=f.start, day__lte=f.end).order_by()
         self.by_source, self.by_campaign = rows.filter(kind="source"), rows.filter(kind="campaign")
+        if f.source:
+            self.by_source = self.by_source.filter(key=f.source)
+        if f.campaign:
+            self.by_campaign = self.by_campaign.filter(key=f.campaign)
+        # The leads of the view, once each: per source (no filter or a source), or per
+        # campaign (a campaign filter).
+        self.leads = self.by_campaign if f.campaign else self.by_source
         self.attributions = AttributionRollup.objects.filter(day__gte=f.start, day__lte=f.end).order_by()
 
     @staticmethod
     def covers(f: Filters) -> bool:
-        return not (f.source or f.campaign or f.team)
+        """Whether the tables answer this view at all: not per team, not source × campaign."""
+        return not (f.team or (f.source and f.campaign))
+
+    def has(self, panel: str) -> bool:
+        """Panels the tables answer under the view's filter (the others are read live)."""
+        if panel == "over_time":
+            return not self.f.campaign  # by source within a campaign: not in the tables
+        if panel == "cpl":
+            return not self.f.source  # by campaign within a source: not in the tables
+        if panel == "attribution":
+            return not (self.f.source or self.f.campaign)
+        return True
 
     def funnel(self) -> dict:
         counts = {s: 0 for s in Stage.values}
         ranks: list[tuple[int, int]] = []
-        for row in self.by_source.values("stage", "top").annotate(n=Sum("n")):
+        for row in self.leads.values("stage", "top").annotate(n=Sum("n")):
             counts[row["stage"]] = counts.get(row["stage"], 0) + row["n"]
             if row["top"] >= 0:
                 ranks.append((row["top"], row["n"]))
@@ -347,7 +365,7 @@ class RollupReport:
         return cpl(None, by_campaign=_reached_from_ranks(rows.annotate(n=Sum("n"))))
 
     def pipeline(self) -> dict:
-        agg = self.by_source.aggregate(
+        agg = self.leads.aggregate(
             open_n=Sum("open_n"),
             open_value=Sum("open_value"),
             won_n=Sum("won_n"),

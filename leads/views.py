@@ -142,17 +142,20 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     model = request.GET.get("model", "first")
     model = model if model in reports.ATTRIBUTION_MODELS else "first"
     teams = teams_for(user)
-    # Whole-base dashboards read the aggregate tables the workers keep fresh; a user's own
-    # scope (sellers, managers) and filtered views are a fraction of the base, read live.
+    # Whole-base dashboards read the aggregate tables the workers keep fresh (a panel the
+    # tables cannot cut by the view's filter reads the filtered leads); a user's own scope
+    # (sellers, managers) and team views are a fraction of the base, read live.
     run = rollups.fresh_run() if user.sees_all_leads and reports.RollupReport.covers(f) else None
     if run is not None:
         rollup = reports.RollupReport(f, run)
         panels = {
             "funnel": funnel_panel(None, rollup.funnel()),
-            "over_time": rollup.over_time(),
-            "cpl": rollup.cpl(),
+            "over_time": rollup.over_time() if rollup.has("over_time") else reports.leads_over_time(leads, f),
+            "cpl": rollup.cpl() if rollup.has("cpl") else reports.cpl(leads),
             "pipeline": rollup.pipeline(),
-            "attribution": rollup.attribution(model),
+            "attribution": (
+                rollup.attribution(model) if rollup.has("attribution") else reports.attribution(leads, model)
+            ),
             "sla": sla_panel(user, teams, f, rollup),
         }
     else:
