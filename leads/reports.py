@@ -140,15 +140,16 @@ def _over_time_result(f: Filters, rows) -> dict:
 
 def _stage_counts_by(leads: QuerySet[Lead], key: str) -> dict[str, dict[str, int]]:
     """Leads per `key` that reached each funnel stage (the furthest funnel stage their history
-    entered, like the funnel). One grouped query."""
-    lead_sql, params = leads.order_by().values("pk").query.sql_with_params()
+    entered, like the funnel). One grouped query; each lead's history is read through the
+    (lead, created_at) index, so a filtered view costs its own leads, not the whole history."""
+    lead_sql, params = leads.order_by().values("id", key).query.sql_with_params()
     whens = " ".join(f"WHEN '{stage.value}' THEN {i}" for i, stage in enumerate(FUNNEL_STAGES))
     column = Lead._meta.get_field(key).column
     with connection.cursor() as cur:
         cur.execute(
-            f"SELECT l.{column}, x.top, COUNT(*) FROM (SELECT sc.lead_id, MAX(CASE sc.to_stage {whens} ELSE -1 END)"
-            f" AS top FROM {StageChange._meta.db_table} sc WHERE sc.lead_id IN ({lead_sql}) GROUP BY sc.lead_id) x"
-            f" JOIN {Lead._meta.db_table} l ON l.id = x.lead_id WHERE x.top >= 0 GROUP BY l.{column}, x.top",
+            f"SELECT k, top, COUNT(*) FROM (SELECT l.{column} AS k, (SELECT MAX(CASE sc.to_stage {whens} ELSE -1 END)"
+            f" FROM {StageChange._meta.db_table} sc WHERE sc.lead_id = l.id) AS top FROM ({lead_sql}) l) x"
+            f" WHERE top >= 0 GROUP BY k, top",
             params,
         )
         rows = cur.fetchall()
@@ -404,6 +405,8 @@ class RollupReport:
         ]
         return {"teams": sorted(teams, key=lambda r: r["team_name"] or ""), "sellers": []}
 
-    def sources(self) -> list[str]:
-        rows = LeadRollup.objects.filter(kind="source").exclude(key="").order_by("key")
-        return list(rows.values_list("key", flat=True).distinct())
+
+def rollup_sources() -> list[str]:
+    """Every lead source, from the aggregate table (a distinct over the leads scans them all)."""
+    rows = LeadRollup.objects.filter(kind="source").exclude(key="").order_by("key")
+    return list(rows.values_list("key", flat=True).distinct())

@@ -145,7 +145,8 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     # Whole-base dashboards read the aggregate tables the workers keep fresh (a panel the
     # tables cannot cut by the view's filter reads the filtered leads); a user's own scope
     # (sellers, managers) and team views are a fraction of the base, read live.
-    run = rollups.fresh_run() if user.sees_all_leads and reports.RollupReport.covers(f) else None
+    fresh = rollups.fresh_run() if user.sees_all_leads else None
+    run = fresh if fresh is not None and reports.RollupReport.covers(f) else None
     if run is not None:
         rollup = reports.RollupReport(f, run)
         panels = {
@@ -180,7 +181,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         "query": query,
         "model": model,
         "models": [("first", _("First touch")), ("last", _("Last touch")), ("linear", _("Linear"))],
-        "choices": reports.filter_choices(visible, rollup.sources() if run is not None else None),
+        "choices": reports.filter_choices(visible, reports.rollup_sources() if fresh is not None else None),
         "as_of": run.finished_at if run is not None else None,
         "teams": teams,
         "chart": {
