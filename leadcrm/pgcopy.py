@@ -59,6 +59,17 @@ def _recordset(model: type[models.Model]) -> str:
     return f"json_populate_recordset(NULL::{connection.ops.quote_name(model._meta.db_table)}, %s::json)"
 
 
+def insert_select(model: type[models.Model], objs: Iterable[models.Model | dict]) -> tuple[str, list]:
+    """The `INSERT INTO table (cols) SELECT cols FROM <rows>` part and its one parameter,
+    for callers that extend the statement (ON CONFLICT, RETURNING, a CTE around it)."""
+    fields = [f for f in model._meta.concrete_fields if not f.primary_key]
+    rows = _rows(objs, _plan(model, fields), timezone.now())
+    q = connection.ops.quote_name
+    cols = ", ".join(q(f.column) for f in fields)
+    sql = f"INSERT INTO {q(model._meta.db_table)} ({cols}) SELECT {cols} FROM {_recordset(model)}"
+    return sql, [json.dumps(rows, default=_json_default)] if rows else []
+
+
 def copy_insert(
     objs: Iterable[models.Model | dict],
     *,
@@ -72,19 +83,16 @@ def copy_insert(
     With `conflict_key`, rows whose key already exists are skipped (ON CONFLICT DO NOTHING):
     the caller sees them missing from the result and decides what that means.
     """
-    fields = [f for f in model._meta.concrete_fields if not f.primary_key]
-    rows = _rows(objs, _plan(model, fields), timezone.now())
-    if not rows:
+    sql, params = insert_select(model, objs)
+    if not params:
         return []
     q = connection.ops.quote_name
-    cols = ", ".join(q(f.column) for f in fields)
-    sql = f"INSERT INTO {q(model._meta.db_table)} ({cols}) SELECT {cols} FROM {_recordset(model)}"
     if conflict_key:
         sql += f" ON CONFLICT ({q(conflict_key)}) DO NOTHING"
     if returning:
         sql += " RETURNING " + ", ".join(q(c) for c in returning)
     with connection.cursor() as cur:
-        cur.execute(sql, [json.dumps(rows, default=_json_default)])
+        cur.execute(sql, params)
         return cur.fetchall() if returning else []
 
 

@@ -20,7 +20,7 @@ from django.utils import timezone
 from accounts.models import Role, User
 from leadcrm import events
 from leadcrm.errors import ServiceError
-from leadcrm.pgcopy import bulk_insert, copy_insert, copy_update
+from leadcrm.pgcopy import bulk_insert, copy_update, insert_select
 from leads import lifecycle, selectors
 from leads.models import (
     CLOSED_STAGES,
@@ -318,25 +318,13 @@ def _bulk_upsert(rows: list[tuple[int, dict]], actor: Actor, history: bool) -> l
             if lead.company_id != companies[lead.company_domain].pk:
                 lead.company_id = companies[lead.company_domain].pk
                 update_fields.add("company")
-    _insert_new_leads(to_create)
+    _insert_new_leads(to_create, actor=actor, now=now)
     if to_update and update_fields:
         for lead in to_update:
             lead.updated_at = now
         copy_update(to_update, model=Lead, fields=[*sorted(update_fields), "updated_at"])
 
-    actor_id = actor.user.pk if actor.user else None
-    stage_changes: list[StageChange | dict] = [
-        {
-            "lead_id": lead.pk,
-            "from_stage": "",
-            "to_stage": Stage.MCL,
-            "actor_type": actor.kind,
-            "actor_id": actor_id,
-            "reason": "Imported" + (f" from {lead.source}" if lead.source else ""),
-            "created_at": now,
-        }
-        for lead in to_create
-    ]
+    stage_changes: list[StageChange] = []
     touchpoints = [_capture_touchpoint(lead, merged[lead.email], now, actor) for lead in to_update]
     if history:
         stage_changes += _bulk_history(merged, {**existing, **{x.email: x for x in to_create}}, owners, actor, now)
@@ -375,15 +363,47 @@ def _new_lead(*, email: str, now: dt.datetime) -> Lead:
     return lead
 
 
-def _insert_new_leads(leads: list[Lead]) -> None:
-    """Insert and learn the new ids. A lead inserted meanwhile by another request (same
-    e-mail) raises IntegrityError, so the batch retries and sees it as existing."""
+def _insert_new_leads(leads: list[Lead], *, actor: Actor, now: dt.datetime) -> None:
+    """Insert new leads with their first history row (∅ → MCL) and learn their ids.
+
+    On PostgreSQL one statement does both (a CTE feeds the inserted ids to the history
+    insert). A lead inserted meanwhile by another request (same e-mail) is skipped by ON
+    CONFLICT; the count then falls short and IntegrityError makes the batch retry, seeing
+    that lead as existing."""
+    actor_id = actor.user.pk if actor.user else None
     if connection.vendor != "postgresql":
         Lead.objects.bulk_create(leads, batch_size=2000)
+        StageChange.objects.bulk_create(
+            [
+                StageChange(
+                    lead_id=lead.pk,
+                    from_stage="",
+                    to_stage=Stage.MCL,
+                    actor_type=actor.kind,
+                    actor_id=actor_id,
+                    reason="Imported" + (f" from {lead.source}" if lead.source else ""),
+                    created_at=now,
+                )
+                for lead in leads
+            ],
+            batch_size=2000,
+        )
         return
-    ids = dict(
-        (email, pk) for pk, email in copy_insert(leads, model=Lead, conflict_key="email", returning=("id", "email"))
-    )
+    if not leads:
+        return
+    insert, params = insert_select(Lead, leads)
+    sql = f"""
+        WITH ins AS ({insert} ON CONFLICT (email) DO NOTHING RETURNING id, email, source),
+        history AS (
+            INSERT INTO leads_stagechange (lead_id, from_stage, to_stage, actor_type, actor_id, reason, created_at)
+            SELECT id, '', %s, %s, %s,
+                   CASE WHEN source <> '' THEN 'Imported from ' || source ELSE 'Imported' END, %s
+            FROM ins
+        )
+        SELECT id, email FROM ins"""
+    with connection.cursor() as cur:
+        cur.execute(sql, [*params, Stage.MCL, actor.kind, actor_id, now])
+        ids = {email: pk for pk, email in cur.fetchall()}
     if len(ids) != len(leads):
         raise IntegrityError("A lead of this batch was created concurrently.")
     for lead in leads:
