@@ -35,19 +35,7 @@ INDUSTRIES = ["software", "manufacturing", "retail", "finance", "health", "educa
 SOURCES = ["seo", "google-ads", "linkedin-ads", "trade-fair", "webinar", "partner", "emailing"]
 PRODUCTS = ["crm", "analytics", "erp", "support"]
 
-
-def ensure_database(url: str) -> None:
-    import psycopg2
-    from psycopg2 import sql
-
-    name = url.rsplit("/", 1)[-1]
-    admin = psycopg2.connect(url.rsplit("/", 1)[0] + "/postgres")
-    admin.autocommit = True
-    with admin.cursor() as cur:
-        cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name])
-        if not cur.fetchone():
-            cur.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    admin.close()
+from bench.ingest import ensure_database  # noqa: E402
 
 
 def make_rules(n: int, teams: list, rnd: random.Random) -> list[dict]:

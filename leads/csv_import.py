@@ -16,29 +16,12 @@ import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from leads.validation import clean_lead_row
+from leads.validation import TEXT_FIELDS, clean_lead_row
 
 # The lead fields a column may map to (public names of the API), plus "properties.<key>"
 # for custom fields and "" to ignore a column.
-FIELDS = (
-    "email",
-    "first_name",
-    "last_name",
-    "phone",
-    "job_title",
-    "company",
-    "company_domain",
-    "industry",
-    "company_size",
-    "country",
-    "city",
-    "source",
-    "utm_source",
-    "utm_medium",
-    "utm_campaign",
-    "utm_term",
-    "utm_content",
-)
+_TEXT = tuple(TEXT_FIELDS)  # first_name ... industry, country ... utm_content
+FIELDS = ("email", *_TEXT[: _TEXT.index("industry") + 1], "company_size", *_TEXT[_TEXT.index("industry") + 1 :])
 PROPERTIES_PREFIX = "properties."
 
 # Normalised header (lower case, no accents, letters and digits only) -> field. English and

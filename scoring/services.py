@@ -24,31 +24,12 @@ from django.utils import timezone
 from leadcrm.errors import ServiceError
 from leads import services as lead_services
 from leads.models import CLOSED_STAGES, Lead, Stage, TouchpointType
-from leads.services import Actor, ScoreUpdate
+from leads.services import WRITABLE_FIELDS, Actor, ScoreUpdate
 from scoring import engine, predictive, selectors
 from scoring.models import DEFAULT_GROUP, EngagementRule, FitRule, LeadScore, Operator, PredictiveModel, RuleSet
 
 # Lead fields a fit rule may test (besides `properties.<key>`).
-FIT_FIELDS = (
-    "email",
-    "first_name",
-    "last_name",
-    "phone",
-    "job_title",
-    "company_name",
-    "company_domain",
-    "industry",
-    "company_size",
-    "country",
-    "city",
-    "source",
-    "utm_source",
-    "utm_medium",
-    "utm_campaign",
-    "utm_term",
-    "utm_content",
-    "consent_status",
-)
+FIT_FIELDS = ("email", *WRITABLE_FIELDS, "consent_status")
 EVENT_TYPES = tuple(TouchpointType.values)
 CHUNK = 20_000
 RULESET_FIELDS = ("name", "description", "mql_threshold", "grade_a_min", "grade_b_min", "grade_c_min")
