@@ -1,5 +1,6 @@
 """`manage.py seed_demo`: users of every role with tokens, leads in every stage, histories
-the lifecycle allows, and a second run that changes nothing."""
+the lifecycle allows, an active scoring rule set the leads are scored with, the routing
+configuration (rules, partner, SLA per grade), and a second run that changes nothing."""
 
 from __future__ import annotations
 
@@ -8,7 +9,6 @@ from collections import defaultdict
 from io import StringIO
 
 import pytest
-from django.conf import settings as django_settings
 from django.core.management import call_command
 from django.utils import timezone
 from rest_framework.authtoken.models import Token
@@ -26,6 +26,10 @@ from leads.models import (
     Touchpoint,
     TouchpointType,
 )
+from routing.models import Partner, RoutingRule, RoutingSettings, SlaPolicy
+from scoring import selectors as scoring_selectors
+from scoring import services as scoring_services
+from scoring.models import DEFAULT_GROUP, RuleSet
 
 pytestmark = pytest.mark.django_db
 
@@ -130,14 +134,83 @@ def test_qualification_offers_and_owners_match_the_stage(seeded):
     assert not Opportunity.objects.exclude(lead__stage__in=list(statuses)).exists()
     for lead in Lead.objects.all():
         assert (lead.closed_at is not None) == (lead.stage in CLOSED_STAGES)
+    threshold = scoring_selectors.active_ruleset().mql_threshold
     mcl_scores = Lead.objects.filter(stage=Stage.MCL).values_list("score", flat=True)
-    assert max(mcl_scores) < django_settings.LEADCRM_MQL_THRESHOLD  # above it they would have been promoted
+    assert max(mcl_scores) < threshold  # above it the rescore promoted them
+
+
+def test_an_active_rule_set_scored_every_lead(seeded):
+    ruleset = scoring_selectors.active_ruleset()
+    assert ruleset is not None and ruleset.group == DEFAULT_GROUP and ruleset.version == 1
+    assert RuleSet.objects.filter(is_active=True).count() == 1
+    assert ruleset.mql_threshold == 50
+    assert ruleset.grade_a_min > ruleset.grade_b_min > ruleset.grade_c_min
+    fit_fields = set(ruleset.fit_rules.values_list("field", flat=True))
+    assert {"industry", "company_size", "job_title", "country", "properties.product_interest"} <= fit_fields
+    events = set(ruleset.engagement_rules.values_list("event_type", flat=True))
+    assert {"pricing_view", "demo_request", "download", "webinar", "email_click", "page_view"} <= events
+    assert ruleset.engagement_rules.filter(points__lt=0).exists()
+    assert not ruleset.engagement_rules.filter(cap__isnull=True).exists()
+    assert f"rule set {ruleset}" in seeded and "Scoring:" in seeded and "Routing:" in seeded
+
+    leads = list(Lead.objects.values("stage", "score", "fit_score", "engagement_score", "grade"))
+    assert sum(1 for r in leads if r["score"] > 0) >= 0.9 * len(leads)
+    for r in leads:
+        assert r["score"] == min(100, r["fit_score"] + r["engagement_score"])
+        fit = r["fit_score"]
+        bands = (ruleset.grade_a_min, ruleset.grade_b_min, ruleset.grade_c_min)
+        assert r["grade"] == ("A" if fit >= bands[0] else "B" if fit >= bands[1] else "C" if fit >= bands[2] else "D")
+    won = [r["score"] for r in leads if r["stage"] == Stage.WO]
+    mcl = [r["score"] for r in leads if r["stage"] == Stage.MCL]
+    assert sum(won) / len(won) > sum(mcl) / len(mcl)  # the rules rank the buyers higher
+
+    # The stored scores are the rule set's: a rescore now finds (almost) nothing to change
+    # (only engagement decay over the seconds since) and promotes no one.
+    stats = scoring_services.leads_rescore_all()
+    assert stats.leads == 200 and stats.changed <= 4 and stats.promoted == 0
+
+
+def test_promotions_by_the_rescore_are_recorded_and_routed(seeded):
+    threshold = scoring_selectors.active_ruleset().mql_threshold
+    promotions = StageChange.objects.filter(reason__contains=f"crossed the MQL threshold {threshold}").select_related(
+        "lead"
+    )
+    assert promotions.exists()  # the seed's MCL leads with the most engagement cross it
+    for change in promotions:
+        assert change.from_stage == Stage.MCL and change.to_stage == Stage.MQL
+        assert change.lead.score >= threshold
+        assert change.lead.owner_id is not None or change.lead.team_id is not None
+
+
+def test_routing_is_configured(seeded):
+    current = RoutingSettings.current()
+    assert current.pk and current.route_on_mql and current.default_team.name == "Inside Sales EMEA"
+    rules = list(RoutingRule.objects.filter(active=True).select_related("team", "partner"))
+    assert len(rules) >= 4
+    assert rules[-1].conditions == {} and rules[-1].team is not None  # the default rule, last
+    fr = next(r for r in rules if r.team and r.team.name == "Inside Sales FR")
+    assert set(fr.conditions["country"]) == {"FR", "BE", "CH"}
+    assert any(r.team and r.team.name == "Inside Sales EMEA" and r.conditions for r in rules)
+    partner = Partner.objects.get()
+    partner_rule = next(r for r in rules if r.partner_id == partner.pk)
+    assert "company_size_max" in partner_rule.conditions
+    assert partner.kind == "reseller" and partner.active and partner.territories.exists()
+    assert partner.user.check_password("demo1234!") and not partner.user.routing_active
+    sla = {p.grade: p.minutes_to_first_touch for p in SlaPolicy.objects.filter(active=True)}
+    assert sla == {"A": 60, "B": 240, "C": 24 * 60, "D": 72 * 60}
+    for seller in User.objects.filter(username__in=["sdr1", "sdr2", "sdr3", "sdr4"]):
+        assert seller.languages and seller.skills
 
 
 def test_second_run_changes_nothing(seeded):
-    before = (User.objects.count(), Lead.objects.count(), StageChange.objects.count(), Touchpoint.objects.count())
+    def counts():
+        return tuple(
+            model.objects.count()
+            for model in (User, Lead, StageChange, Touchpoint, RuleSet, RoutingRule, SlaPolicy, Partner)
+        )
+
+    before = counts()
     out = StringIO()
     call_command("seed_demo", "--leads", "200", stdout=out)
     assert "demo data already present" in out.getvalue()
-    after = (User.objects.count(), Lead.objects.count(), StageChange.objects.count(), Touchpoint.objects.count())
-    assert after == before
+    assert counts() == before

@@ -9,8 +9,16 @@ with funnel proportions, each with its history (stage changes along the moves th
 This command is the one sanctioned exception to "every write goes through
 `leads.services`": it is demo-data generation, so it writes rows with `bulk_create`
 (3,000 leads and ~30,000 touchpoints in seconds, even on SQLite), back-dates them, and
-emits no domain event (no webhook, no scoring, no routing runs). Every stage path it writes
-is checked against `leads.lifecycle.ALLOWED_MOVES` / `SKIP_RULES` before anything is saved.
+emits no domain event for them (no webhook, scoring or routing runs on the history). Every
+stage path it writes is checked against `leads.lifecycle.ALLOWED_MOVES` / `SKIP_RULES` before anything is saved.
+
+It then configures the company the way an admin would, through the services (so the rules
+are validated exactly as in the admin): an active scoring rule set for the default group
+(`scoring.services.ruleset_create` / `rule_create` / `ruleset_activate`), with which every
+lead is rescored set-based and synchronously (`leads_rescore_all`: MCL leads crossing the
+threshold are promoted to MQL with their StageChange row and routed at once), and the
+routing configuration (`routing.services`: settings, territories, a partner reseller with
+its login, ordered rules, SLA policies per grade, sellers' languages and skills).
 
 Idempotent: when a user "admin" exists it prints "demo data already present" and stops.
 """
@@ -26,7 +34,6 @@ from collections import Counter
 from contextlib import contextmanager
 from decimal import Decimal
 
-from django.conf import settings
 from django.contrib.auth.hashers import make_password
 from django.contrib.auth.models import Group, Permission
 from django.core.management.base import BaseCommand, CommandError
@@ -54,6 +61,10 @@ from leads.models import (
     TouchpointType,
     Visitor,
 )
+from leads.services import Actor
+from routing import services as routing_services
+from routing.models import Partner, SlaPolicy, Territory
+from scoring import services as scoring_services
 
 SEED = 20240917
 S = Stage
@@ -310,6 +321,182 @@ RECYCLE_REASONS = (
     "Rejected by sales: no decision maker reached",
 )
 
+# --- scoring rules (the admin's rule set v1: fit out of ~50, engagement out of ~50) --------
+
+ICP_INDUSTRIES = [name for name, (_w, icp) in INDUSTRIES.items() if icp]
+EU_COUNTRIES = ["FR", "BE", "DE", "ES", "IT", "NL", "LU", "AT", "PT", "IE", "DK", "SE", "FI", "PL"]
+SCORING_RULESET = {
+    "name": "Nordlys B2B v1",
+    "description": "Fit: ideal customer profile (industry, size, seniority, market). "
+    "Engagement: buying signals, capped per 30 days, decaying.",
+    "mql_threshold": 50,
+    "grade_a_min": 38,
+    "grade_b_min": 28,
+    "grade_c_min": 16,
+    "fit_rules": [
+        {"name": "Target industry", "field": "industry", "operator": "in", "value": ICP_INDUSTRIES, "points": 12},
+        {
+            "name": "Mid-market (50-999)",
+            "field": "company_size",
+            "operator": "range",
+            "value": {"min": 50, "max": 999},
+            "points": 12,
+        },
+        {
+            "name": "Large (1,000-4,999)",
+            "field": "company_size",
+            "operator": "range",
+            "value": {"min": 1000, "max": 4999},
+            "points": 9,
+        },
+        {
+            "name": "Enterprise (5,000+)",
+            "field": "company_size",
+            "operator": "range",
+            "value": {"min": 5000},
+            "points": 4,
+        },
+        {"name": "C-level", "field": "job_title", "operator": "in", "value": ["CEO", "CTO", "CMO"], "points": 12},
+        {"name": "Head of", "field": "job_title", "operator": "contains", "value": "head", "points": 10},
+        {"name": "Director", "field": "job_title", "operator": "contains", "value": "director", "points": 10},
+        {"name": "Directeur", "field": "job_title", "operator": "contains", "value": "directeur", "points": 10},
+        {"name": "Directrice", "field": "job_title", "operator": "contains", "value": "directrice", "points": 10},
+        {"name": "Manager", "field": "job_title", "operator": "contains", "value": "manager", "points": 5},
+        {"name": "Responsable", "field": "job_title", "operator": "contains", "value": "responsable", "points": 5},
+        {
+            "name": "Core market (FR/BE/CH)",
+            "field": "country",
+            "operator": "in",
+            "value": ["FR", "BE", "CH"],
+            "points": 5,
+        },
+        {"name": "EU country", "field": "country", "operator": "in", "value": EU_COUNTRIES, "points": 4},
+        {"name": "Named a product", "field": "properties.product_interest", "operator": "exists", "points": 3},
+        {"name": "Student", "field": "job_title", "operator": "contains", "value": "student", "points": -15},
+        {"name": "Intern", "field": "job_title", "operator": "contains", "value": "stagiaire", "points": -15},
+        {"name": "Unsubscribed", "field": "consent_status", "operator": "equals", "value": "opt_out", "points": -5},
+    ],
+    "engagement_rules": [
+        {
+            "name": "Pricing page",
+            "event_type": "pricing_view",
+            "url_pattern": r"/(pricing|tarifs)",
+            "points": 6,
+            "cap": 18,
+            "cap_period_days": 30,
+            "half_life_days": 21,
+        },
+        {"name": "Demo request", "event_type": "demo_request", "points": 25, "cap": 25, "half_life_days": 90},
+        {
+            "name": "Download",
+            "event_type": "download",
+            "points": 5,
+            "cap": 15,
+            "cap_period_days": 30,
+            "half_life_days": 45,
+        },
+        {
+            "name": "Webinar attended",
+            "event_type": "webinar",
+            "property_key": "attended",
+            "property_value": True,
+            "points": 8,
+            "cap": 16,
+            "cap_period_days": 30,
+            "half_life_days": 60,
+        },
+        {
+            "name": "E-mail click",
+            "event_type": "email_click",
+            "points": 3,
+            "cap": 12,
+            "cap_period_days": 30,
+            "half_life_days": 30,
+        },
+        {
+            "name": "E-mail open",
+            "event_type": "email_open",
+            "points": 1,
+            "cap": 4,
+            "cap_period_days": 30,
+            "half_life_days": 30,
+        },
+        {
+            "name": "Page view",
+            "event_type": "page_view",
+            "points": 1,
+            "cap": 10,
+            "cap_period_days": 30,
+            "half_life_days": 30,
+        },
+        {"name": "Form submitted", "event_type": "form_submit", "points": 3, "cap": 6, "half_life_days": 60},
+    ],
+}
+# Added with `rule_create` after the set, as an admin would: negative signals.
+NEGATIVE_ENGAGEMENT_RULES = (
+    {
+        "name": "E-mail bounced",
+        "event_type": "custom",
+        "property_key": "event",
+        "property_value": "email_bounced",
+        "points": -10,
+        "cap": 10,
+    },
+    {
+        "name": "Unsubscribed",
+        "event_type": "custom",
+        "property_key": "event",
+        "property_value": "unsubscribed",
+        "points": -15,
+        "cap": 15,
+    },
+)
+
+# --- routing (territories, partner, rules, SLA per grade, sellers' profiles) ---------------
+
+TERRITORIES = {
+    "French-speaking": ["FR", "BE", "CH"],
+    "Southern Europe": ["ES", "IT", "PT"],
+    "EMEA": ["GB", "DE", "ES", "IT", "NL", "AT", "PT", "IE", "LU", "DK", "SE", "FI", "PL"],
+}
+PARTNER = {
+    "name": "Iberia & Italia CRM Partners",
+    "username": "partner",
+    "password": "demo1234!",
+    "first_name": "Marco",
+    "last_name": "Rossi",
+    "territories": ["Southern Europe"],
+}
+# position, name, conditions, target ("team:<name>" or "partner")
+ROUTING_RULES = (
+    (
+        10,
+        "Small companies in Southern Europe → partner reseller",
+        {"region": ["Southern Europe"], "company_size_max": 49},
+        "partner",
+    ),
+    (
+        20,
+        "French-speaking markets (FR/BE/CH) → Inside Sales FR",
+        {"country": ["FR", "BE", "CH"]},
+        "team:Inside Sales FR",
+    ),
+    (30, "EMEA → Inside Sales EMEA", {"region": ["EMEA"]}, "team:Inside Sales EMEA"),
+    (1000, "Default: everything else → Inside Sales EMEA", {}, "team:Inside Sales EMEA"),
+)
+SLA_BY_GRADE = (  # grade, minutes to first touch (business hours), reassign after (more minutes)
+    ("A", 60, 60),
+    ("B", 4 * 60, 4 * 60),
+    ("C", 24 * 60, None),
+    ("D", 72 * 60, None),
+)
+SELLER_PROFILES = {
+    "sdr1": {"languages": ["fr", "en"], "skills": ["crm", "analytics"]},
+    "sdr2": {"languages": ["fr", "en", "de"], "skills": ["crm", "support"]},
+    "sdr3": {"languages": ["en", "es"], "skills": ["analytics", "crm"]},
+    "sdr4": {"languages": ["en", "de", "it"], "skills": ["support", "crm"]},
+}
+
 
 def _ascii(text: str) -> str:
     return unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode().lower()
@@ -411,10 +598,16 @@ class Command(BaseCommand):
         Faker.seed(SEED)
         self.fake = Faker(["fr_FR", "en_GB"])
         self.now = timezone.now()
-        self.threshold = settings.LEADCRM_MQL_THRESHOLD
+        self.threshold = SCORING_RULESET["mql_threshold"]  # the rule set's, which the seeded history follows
         with transaction.atomic():
             users, teams = self.create_people()
             summary = self.create_leads(n, users, teams)
+            summary["routing"] = self.configure_routing(users, teams)
+            summary["scoring"] = self.configure_scoring(users)
+            for src, count in summary["scoring"]["moves"].items():  # the stages as they now are
+                summary["stages"][src] -= count
+                summary["stages"][S.MQL] += count
+                summary["stage_changes"] += count
         self.print_summary(users, summary, time.monotonic() - started)
 
     # --- people ---------------------------------------------------------------------------
@@ -919,6 +1112,96 @@ class Command(BaseCommand):
             visitors.append(visitor)
         return visitors
 
+    # --- configuration, through the services ---------------------------------------------
+
+    def configure_routing(self, users: dict[str, User], teams: dict[str, Team]) -> dict:
+        """Routing as the admin sets it up: settings, territories, a partner reseller with its
+        login, ordered rules, SLA policies per grade, and the sellers' languages and skills."""
+        admin = Actor(users["admin"], ActorType.USER)
+        routing_services.routing_settings_update(
+            actor=admin, route_on_mql=True, route_on_capture=False, default_team=teams["Inside Sales EMEA"]
+        )
+        territories = {
+            name: routing_services.config_save(instance=Territory(), actor=admin, fields={"name": name, "countries": c})
+            for name, c in TERRITORIES.items()
+        }
+        partner_user = User(
+            username=PARTNER["username"],
+            password=make_password(PARTNER["password"]),
+            role=Role.SDR,
+            first_name=PARTNER["first_name"],
+            last_name=PARTNER["last_name"],
+            email=f"{PARTNER['username']}@iberia-italia-crm.example",
+            routing_active=False,  # leads reach it as partner offers, never by round-robin
+            date_joined=self.now - dt.timedelta(days=120),
+        )
+        partner_user.save()
+        users[PARTNER["username"]] = partner_user
+        partner_user.token = Token.objects.get_or_create(user=partner_user)[0].key
+        partner = routing_services.config_save(
+            instance=Partner(),
+            actor=admin,
+            fields={
+                "name": PARTNER["name"],
+                "kind": "reseller",
+                "user": partner_user,
+                "email": partner_user.email,
+                "response_hours": 48,
+            },
+            m2m={"territories": [territories[t] for t in PARTNER["territories"]]},
+        )
+        for position, name, conditions, target in ROUTING_RULES:
+            dest = {"partner": partner} if target == "partner" else {"team": teams[target.split(":", 1)[1]]}
+            routing_services.routing_rule_create(
+                actor=admin, name=name, position=position, conditions=conditions, **dest
+            )
+        for grade, minutes, reassign in SLA_BY_GRADE:
+            routing_services.config_save(
+                instance=SlaPolicy(),
+                actor=admin,
+                fields={
+                    "name": f"Grade {grade}: first touch within {minutes // 60} business hours",
+                    "grade": grade,
+                    "minutes_to_first_touch": minutes,
+                    "reassign_after_minutes": reassign,
+                },
+            )
+        for username, profile in SELLER_PROFILES.items():
+            routing_services.seller_profile_update(seller=users[username], actor=admin, **profile)
+        return {"rules": len(ROUTING_RULES), "territories": len(territories), "sla": len(SLA_BY_GRADE)}
+
+    def configure_scoring(self, users: dict[str, User]) -> dict:
+        """The default group's rule set v1, created, completed and activated through the
+        scoring services, then every lead rescored with it, set-based and synchronously. MCL
+        leads whose new score reaches the threshold are promoted by the service (MQL, with
+        their StageChange row) and routed at once by the rules above."""
+        marketing = Actor(users["marketing"], ActorType.USER)
+        ruleset = scoring_services.ruleset_create(data=SCORING_RULESET, actor=marketing)
+        for rule in NEGATIVE_ENGAGEMENT_RULES:
+            scoring_services.rule_create(ruleset_id=ruleset.pk, kind="engagement", data=rule, actor=marketing)
+        # Activation also queues a background full rescore once committed: by then it has (almost)
+        # nothing left to change; this one runs now, so the demo opens with its scores.
+        scoring_services.ruleset_activate(ruleset_id=ruleset.pk, actor=marketing)
+        started = timezone.now()
+        stats = scoring_services.leads_rescore_all()
+        moves = list(
+            StageChange.objects.filter(
+                to_stage=S.MQL, created_at__gte=started, actor_type=ActorType.AUTOMATION
+            ).values_list("lead_id", "from_stage")
+        )
+        promoted = [lead_id for lead_id, _ in moves]
+        routed = routing_services.leads_route_batch(lead_ids=promoted, actor=Actor.automation()) if promoted else {}
+        return {
+            "moves": Counter(src for _, src in moves),
+            "seconds": stats.seconds,
+            "ruleset": ruleset,
+            "rules": len(SCORING_RULESET["fit_rules"]) + len(SCORING_RULESET["engagement_rules"]) + 2,
+            "scored": stats.leads,
+            "changed": stats.changed,
+            "promoted": stats.promoted,
+            "routed": routed,
+        }
+
     # --- report ---------------------------------------------------------------------------
 
     def print_summary(self, users: dict[str, User], summary: dict, seconds: float) -> None:
@@ -938,4 +1221,15 @@ class Command(BaseCommand):
             f"BANT: {summary['bant']}  opportunities: {sum(opps.values())} "
             f"(open {opps.get('open', 0)}, won {opps.get('won', 0)}, lost {opps.get('lost', 0)})"
         )
-        out.write(f"Done in {seconds:.1f} s (no domain events emitted).")
+        sc, rt = summary["scoring"], summary["routing"]
+        out.write(
+            f"Scoring: rule set {sc['ruleset']} active ({sc['rules']} rules, MQL at {sc['ruleset'].mql_threshold}); "
+            f"{sc['scored']} leads scored in {sc['seconds']:.1f} s, {sc['promoted']} promoted to MQL"
+            + (f" and routed ({', '.join(f'{k} {v}' for k, v in sc['routed'].items() if v)})" if sc["promoted"] else "")
+        )
+        out.write(
+            f"Routing: route at MQL on; {rt['rules']} rules, {rt['territories']} territories, "
+            f"partner {PARTNER['name']} (login {PARTNER['username']} / {PARTNER['password']}), "
+            f"{rt['sla']} SLA policies (A 1 h, B 4 h, C 24 h, D 72 h business hours)"
+        )
+        out.write(f"Done in {seconds:.1f} s.")
