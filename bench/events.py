@@ -28,7 +28,7 @@ os.environ.setdefault("HTTPS", "false")
 os.environ.setdefault("CELERY_TASK_ALWAYS_EAGER", "true")
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "leadcrm.settings")
 
-from bench.ingest import ensure_database  # noqa: E402
+from bench.common import django_ready  # noqa: E402
 from bench.rescore import RULESET, URLS, generate  # noqa: E402
 
 TYPES = ["page_view", "page_view", "email_open", "email_click", "download", "webinar", "pricing_view", "demo_request"]
@@ -41,12 +41,8 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=500)
     args = parser.parse_args()
 
-    ensure_database(os.environ["DATABASE_URL"])
-    import django
-
-    django.setup()
+    django_ready()
     logging.disable(logging.INFO)
-    from django.core.management import call_command
     from django.test import Client
     from rest_framework.authtoken.models import Token
 
@@ -56,7 +52,6 @@ def main() -> None:
     from scoring import services
     from scoring.models import RuleSet
 
-    call_command("migrate", verbosity=0)
     generate(args.leads, 2)
     RuleSet.objects.all().delete()
     rs = services.ruleset_create(data=RULESET, actor=Actor.automation())

@@ -30,20 +30,7 @@ os.environ.setdefault("CELERY_TASK_ALWAYS_EAGER", "false")
 os.environ.setdefault("CELERY_BROKER_URL", "memory://")
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "leadcrm.settings")
 
-
-def ensure_database(url: str) -> None:
-    import psycopg2
-    from psycopg2 import sql
-
-    name = url.rsplit("/", 1)[-1]
-    admin = psycopg2.connect(url.rsplit("/", 1)[0] + "/postgres")
-    admin.autocommit = True
-    with admin.cursor() as cur:
-        cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name])
-        if not cur.fetchone():
-            cur.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    admin.close()
-
+from bench.common import django_ready  # noqa: E402
 
 COUNTRIES = ["France", "FR", "Germany", "DE", "Espagne", "GB", "Belgique", "CH", "US", "IT"]
 INDUSTRIES = ["software", "manufacturing", "retail", "finance", "health", "education", "logistics"]
@@ -105,18 +92,13 @@ def main() -> None:
     )
     args = parser.parse_args()
 
-    ensure_database(os.environ["DATABASE_URL"])
-    import django
-
-    django.setup()
-    from django.core.management import call_command
+    django_ready()
     from django.db import connection
     from django.test import Client
     from rest_framework.authtoken.models import Token
 
     from accounts.models import User
 
-    call_command("migrate", verbosity=0)
     with connection.cursor() as cur:
         cur.execute(
             "TRUNCATE leads_touchpoint, leads_stagechange, leads_assignment, leads_bant, leads_opportunity,"

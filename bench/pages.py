@@ -31,7 +31,7 @@ os.environ.setdefault("HTTPS", "false")
 os.environ.setdefault("CELERY_TASK_ALWAYS_EAGER", "true")
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "leadcrm.settings")
 
-from bench.ingest import ensure_database  # noqa: E402
+from bench.common import django_ready  # noqa: E402
 
 STAGES = [  # (stage, share, funnel path taken)
     ("MCL", 0.45, ["MCL"]),
@@ -219,12 +219,8 @@ def main() -> None:
     args = parser.parse_args()
     events = args.events if args.events is not None else 5 * args.leads
 
-    ensure_database(os.environ["DATABASE_URL"])
-    import django
-
-    django.setup()
+    django_ready()
     from django.conf import settings
-    from django.core.management import call_command
     from django.test import Client
     from django.utils import timezone
 
@@ -233,7 +229,6 @@ def main() -> None:
     from leads.models import Lead, ScoreChange
 
     settings.ALLOWED_HOSTS = ["*"]
-    call_command("migrate", verbosity=0)
     have = Lead.objects.order_by().count() if not args.refill else -1
     from leads.models import Touchpoint
 

@@ -29,7 +29,7 @@ os.environ.setdefault("CELERY_TASK_ALWAYS_EAGER", "false")  # reactions (routing
 os.environ.setdefault("CELERY_BROKER_URL", "memory://")
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "leadcrm.settings")
 
-from bench.ingest import ensure_database  # noqa: E402
+from bench.common import django_ready  # noqa: E402
 
 INDUSTRIES = ["Software", "Manufacturing", "Retail", "Finance", "Health", "Education", "Logistics"]
 COUNTRIES = ["FR", "DE", "BE", "ES", "GB", "IT", "US", "CH"]
@@ -151,18 +151,13 @@ def main() -> None:
     parser.add_argument("--skip-setup", action="store_true", help="rescore the data already there")
     args = parser.parse_args()
 
-    ensure_database(os.environ["DATABASE_URL"])
-    import django
-
-    django.setup()
-    from django.core.management import call_command
+    django_ready()
 
     from leads.models import Lead
     from leads.services import Actor
     from scoring import services
     from scoring.models import RuleSet
 
-    call_command("migrate", verbosity=0)
     if not args.skip_setup:
         t0 = time.perf_counter()
         generate(args.leads, args.events_per_lead)

@@ -35,7 +35,7 @@ INDUSTRIES = ["software", "manufacturing", "retail", "finance", "health", "educa
 SOURCES = ["seo", "google-ads", "linkedin-ads", "trade-fair", "webinar", "partner", "emailing"]
 PRODUCTS = ["crm", "analytics", "erp", "support"]
 
-from bench.ingest import ensure_database  # noqa: E402
+from bench.common import django_ready  # noqa: E402
 
 
 def make_rules(n: int, teams: list, rnd: random.Random) -> list[dict]:
@@ -72,11 +72,7 @@ def main() -> None:
     parser.add_argument("--chunk", type=int, default=10_000)
     args = parser.parse_args()
 
-    ensure_database(os.environ["DATABASE_URL"])
-    import django
-
-    django.setup()
-    from django.core.management import call_command
+    django_ready()
     from django.db import connection
     from django.utils import timezone
 
@@ -87,7 +83,6 @@ def main() -> None:
     from routing import services
     from routing.models import RoutingRule, SlaPolicy
 
-    call_command("migrate", verbosity=0)
     with connection.cursor() as cur:
         cur.execute(
             "TRUNCATE leads_touchpoint, leads_stagechange, leads_assignment, leads_bant, leads_opportunity,"
