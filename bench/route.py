@@ -77,7 +77,7 @@ def main() -> None:
     from django.utils import timezone
 
     from accounts.models import Role, Team, User
-    from leadcrm.pgcopy import copy_insert
+    from leadcrm.bulk import insert_rows
     from leads.models import Lead, Stage
     from leads.services import Actor
     from routing import services
@@ -140,7 +140,7 @@ def main() -> None:
         for i in range(args.leads)
     )
     t0 = time.perf_counter()
-    ids = sorted(pk for (pk,) in copy_insert(leads, model=Lead, returning=("id",)))
+    ids = sorted(pk for (pk,) in insert_rows(leads, model=Lead, returning=("id",)))
     print(
         f"set-up: {args.leads:,} MQLs inserted in {time.perf_counter() - t0:.1f} s; "
         f"{args.rules} rules, {len(sellers)} sellers in {args.teams} teams"

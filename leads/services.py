@@ -19,8 +19,8 @@ from django.utils import timezone
 
 from accounts.models import Role, User
 from leadcrm import events
+from leadcrm.bulk import bulk_insert, insert_select, update_rows
 from leadcrm.errors import ServiceError
-from leadcrm.pgcopy import bulk_insert, copy_update, insert_select
 from leads import lifecycle, selectors
 from leads.models import (
     CLOSED_STAGES,
@@ -166,7 +166,6 @@ def _create(*, email: str, data: dict, actor: Actor) -> Lead:
     lead = Lead(email=email, stage=Stage.MCL, stage_changed_at=now)
     _apply_fields(lead, data, overwrite_blank=True)
     lead.company = _company_for(lead.company_name, lead.company_domain, data)
-    lead.properties = dict(data.get("properties") or {})
     lead.save()
     StageChange.objects.create(
         lead=lead,
@@ -307,7 +306,6 @@ def _bulk_upsert(rows: list[tuple[int, dict]], actor: Actor, history: bool) -> l
         if lead is None:
             lead = _new_lead(email=email, now=now)
             _apply_fields(lead, data, overwrite_blank=True)
-            lead.properties = dict(data.get("properties") or {})
             to_create.append(lead)
         else:
             changed = _apply_fields(lead, data, overwrite_blank=False)
@@ -322,7 +320,7 @@ def _bulk_upsert(rows: list[tuple[int, dict]], actor: Actor, history: bool) -> l
     if to_update and update_fields:
         for lead in to_update:
             lead.updated_at = now
-        copy_update(to_update, model=Lead, fields=[*sorted(update_fields), "updated_at"])
+        update_rows(to_update, model=Lead, fields=[*sorted(update_fields), "updated_at"])
 
     stage_changes: list[StageChange] = []
     touchpoints = [_capture_touchpoint(lead, merged[lead.email], now, actor) for lead in to_update]
@@ -452,7 +450,7 @@ def _bulk_history(
         if dirty:
             touched.append(lead)
     if touched:
-        copy_update(touched, model=Lead, fields=["stage", "stage_changed_at", "closed_at", "owner", "team"])
+        update_rows(touched, model=Lead, fields=["stage", "stage_changed_at", "closed_at", "owner", "team"])
     bulk_insert(assignments, model=Assignment)
     return changes
 
@@ -809,10 +807,7 @@ def lead_scores_set(
                 if stage in (Stage.MCL, Stage.RECYCLED) and score < threshold <= u.score:
                     crossed.append((pk, stage, score, u.score))
         fields = ["score", "fit_score", "engagement_score", "grade", "conversion_probability", "updated_at"]
-        if connection.vendor == "postgresql":
-            copy_update(writes, model=Lead, fields=fields)
-        else:
-            copy_update([Lead(**w) for w in writes], model=Lead, fields=fields)
+        update_rows(writes, model=Lead, fields=fields)
         bulk_insert(history, model=ScoreChange)
         if changed:
             events.emit(events.LEAD_SCORE_CHANGED, lead_ids=changed)
@@ -856,10 +851,7 @@ def _promote_crossed(crossed: list[tuple], *, threshold: int, actor: Actor, now:
         )
         by_stage.setdefault(stage, []).append(pk)
     fields = ["stage", "stage_changed_at", "updated_at"]
-    if connection.vendor == "postgresql":
-        copy_update(moves, model=Lead, fields=fields)
-    else:
-        copy_update([Lead(**m) for m in moves], model=Lead, fields=fields)
+    update_rows(moves, model=Lead, fields=fields)
     bulk_insert(changes, model=StageChange)
     for stage, ids in by_stage.items():
         events.emit(events.LEAD_STAGE_CHANGED, lead_ids=ids, from_stage=stage, to_stage=Stage.MQL)

@@ -15,15 +15,15 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from django.conf import settings as django_settings
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import Count, OuterRef, Q, Subquery
 from django.utils import timezone
 
 from accounts import services as accounts_services
 from accounts.models import Role, Team, User
 from leadcrm import events
+from leadcrm.bulk import bulk_insert, update_rows
 from leadcrm.errors import Conflict, ServiceError
-from leadcrm.pgcopy import bulk_insert, copy_update
 from leads import services as lead_services
 from leads.models import (
     CLOSED_STAGES,
@@ -825,13 +825,7 @@ def leads_route_batch(*, lead_ids: Iterable[int], actor: Actor) -> dict[str, int
 
 def _write_owners(rows: list[dict]) -> None:
     """Owners and pools of a batch in one statement (dicts: cheaper than model instances)."""
-    if connection.vendor == "postgresql":
-        copy_update(rows, model=Lead, fields=["owner", "team", "updated_at"])
-    else:
-        leads = [
-            Lead(pk=r["id"], owner_id=r["owner_id"], team_id=r["team_id"], updated_at=r["updated_at"]) for r in rows
-        ]
-        Lead.objects.bulk_update(leads, ["owner", "team", "updated_at"], batch_size=2000)
+    update_rows(rows, model=Lead, fields=["owner", "team", "updated_at"])
 
 
 def _assignment_row(lead_id, owner_id, team_id, actor: Actor, reason: str, details: dict, now) -> dict:
@@ -858,7 +852,7 @@ def _save_served_bulk(team_id: int, sellers: list[engine.Seller], now) -> None:
         if state is not None and state.served != seller.served:
             state.served, state.updated_at = seller.served, now
             changed.append(state)
-    copy_update(changed, model=RoundRobinState, fields=["served", "updated_at"])
+    update_rows(changed, model=RoundRobinState, fields=["served", "updated_at"])
 
 
 def _notify_batch(notes: dict[int, list[str]], pooled: dict[int, list[str]]) -> None:

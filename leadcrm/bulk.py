@@ -70,7 +70,7 @@ def insert_select(model: type[models.Model], objs: Iterable[models.Model | dict]
     return sql, [json.dumps(rows, default=_json_default)] if rows else []
 
 
-def copy_insert(
+def insert_rows(
     objs: Iterable[models.Model | dict],
     *,
     model: type[models.Model],
@@ -96,20 +96,25 @@ def copy_insert(
         return cur.fetchall() if returning else []
 
 
+def _instances(objs: list[models.Model | dict], model: type[models.Model]) -> list[models.Model]:
+    return [model(**o) if isinstance(o, dict) else o for o in objs]
+
+
 def bulk_insert(objs: list[models.Model | dict], *, model: type[models.Model]) -> None:
     """One INSERT on PostgreSQL, bulk_create elsewhere."""
     if connection.vendor == "postgresql":
-        copy_insert(objs, model=model)
+        insert_rows(objs, model=model)
     else:
-        model.objects.bulk_create([model(**o) if isinstance(o, dict) else o for o in objs], batch_size=2000)
+        model.objects.bulk_create(_instances(objs, model), batch_size=2000)
 
 
-def copy_update(objs: list[models.Model], *, model: type[models.Model], fields: list[str]) -> None:
-    """UPDATE many rows, each with its own values, in one statement."""
+def update_rows(objs: list[models.Model | dict], *, model: type[models.Model], fields: list[str]) -> None:
+    """UPDATE many rows, each with its own values (instances, or dicts keyed by attname with
+    the primary key), in one statement."""
     if not objs:
         return
     if connection.vendor != "postgresql":
-        model.objects.bulk_update(objs, fields, batch_size=2000)
+        model.objects.bulk_update(_instances(objs, model), fields, batch_size=2000)
         return
     chosen = [model._meta.pk] + [model._meta.get_field(name) for name in fields]
     rows = _rows(objs, _plan(model, chosen), timezone.now())
