@@ -7,6 +7,7 @@ guards, writes its audit row and emits its domain event (dispatched after commit
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
@@ -28,6 +29,7 @@ from leads.models import (
     Assignment,
     Bant,
     Company,
+    Grade,
     Lead,
     Opportunity,
     OpportunityStatus,
@@ -729,7 +731,10 @@ PROMOTE_ONE_BY_ONE = 1
 
 @dataclass(frozen=True)
 class ScoreUpdate:
-    """A lead's freshly computed score and the rules that fired."""
+    """A lead's freshly computed score and the rules that fired. `expected` is what the
+    caller read before scoring (stage, score, fit, engagement, grade, probability): when
+    given, the write is a compare-and-set on those values (no lock round trip), and a lead
+    changed meanwhile is compared again under its row lock."""
 
     lead_id: int
     score: int
@@ -738,6 +743,7 @@ class ScoreUpdate:
     grade: str
     reasons: tuple | list = ()
     conversion_probability: float | None = None
+    expected: tuple | None = None
 
 
 @dataclass(frozen=True)
@@ -756,31 +762,60 @@ def lead_scores_set(
     """Write many leads' scores: only leads whose score, fit, engagement or grade changed get
     a write and a `ScoreChange` row (and `conversion_probability` when `with_probability`).
     A lead whose score crosses the MQL threshold upwards while MCL or RECYCLED is promoted to
-    MQL by `actor` (automation). The changed rows are locked and compared under the lock, so
-    two concurrent rescores of one lead write one change and promote it once."""
+    MQL by `actor` (automation). Each lead is compared with its current row under that row's
+    lock, so two concurrent rescores of one lead write one change and promote it once."""
     if not updates:
         return ScoresSetResult([], [])
     threshold = selectors.mql_threshold() if mql_threshold is None else mql_threshold
-    by_id = {u.lead_id: u for u in updates}
     now = timezone.now()
     with transaction.atomic():
-        rows = (
-            Lead.objects.select_for_update()
-            .filter(pk__in=list(by_id))
-            .order_by("pk")
-            .values_list("pk", "stage", "score", "fit_score", "engagement_score", "grade", "conversion_probability")
+        optimistic = [u for u in updates if u.expected is not None]
+        rest = [u for u in updates if u.expected is None]
+        changed, crossed = [], []
+        if optimistic and connection.vendor == "postgresql":
+            done, conflicted = _scores_compare_and_set(optimistic, threshold, with_probability, now)
+            changed += done[0]
+            crossed += done[1]
+            rest += conflicted
+        else:
+            rest += optimistic
+        if rest:
+            locked_changed, locked_crossed = _scores_set_locked(rest, threshold, with_probability, now)
+            changed += locked_changed
+            crossed += locked_crossed
+        if changed:
+            events.emit(events.LEAD_SCORE_CHANGED, lead_ids=changed)
+        promoted = _promote_crossed(crossed, threshold=threshold, actor=actor, now=now)
+    return ScoresSetResult(changed, promoted)
+
+
+def _crosses(stage: str, old: int, new: int, threshold: int) -> bool:
+    return stage in (Stage.MCL, Stage.RECYCLED) and old < threshold <= new
+
+
+def _scores_set_locked(
+    updates: list[ScoreUpdate], threshold: int, with_probability: bool, now: dt.datetime
+) -> tuple[list[int], list[tuple]]:
+    """Lock the leads (in id order), compare under the lock, write what differs."""
+    by_id = {u.lead_id: u for u in updates}
+    rows = (
+        Lead.objects.select_for_update()
+        .filter(pk__in=list(by_id))
+        .order_by("pk")
+        .values_list("pk", "stage", "score", "fit_score", "engagement_score", "grade", "conversion_probability")
+    )
+    writes, history, changed, crossed = [], [], [], []
+    for pk, stage, score, fit, engagement, grade, probability in rows:
+        u = by_id[pk]
+        score_changed = (score, fit, engagement, grade) != (u.score, u.fit_score, u.engagement_score, u.grade)
+        probability_changed = with_probability and (
+            (probability is None) != (u.conversion_probability is None)
+            or (probability is not None and abs(probability - u.conversion_probability) > 1e-4)
         )
-        writes, history, changed, crossed = [], [], [], []
-        for pk, stage, score, fit, engagement, grade, probability in rows:
-            u = by_id[pk]
-            score_changed = (score, fit, engagement, grade) != (u.score, u.fit_score, u.engagement_score, u.grade)
-            probability_changed = with_probability and (
-                (probability is None) != (u.conversion_probability is None)
-                or (probability is not None and abs(probability - u.conversion_probability) > 1e-4)
-            )
-            if not (score_changed or probability_changed):
-                continue
-            row = {
+        if not (score_changed or probability_changed):
+            continue
+        writes.append(
+            {
                 "id": pk,
                 "score": u.score,
                 "fit_score": u.fit_score,
@@ -789,30 +824,120 @@ def lead_scores_set(
                 "conversion_probability": u.conversion_probability if with_probability else probability,
                 "updated_at": now,
             }
-            writes.append(row)
-            if score_changed:
-                changed.append(pk)
-                history.append(
-                    {
-                        "lead_id": pk,
-                        "old_score": score,
-                        "new_score": u.score,
-                        "fit_score": u.fit_score,
-                        "engagement_score": u.engagement_score,
-                        "grade": u.grade,
-                        "reasons": list(u.reasons),
-                        "created_at": now,
-                    }
-                )
-                if stage in (Stage.MCL, Stage.RECYCLED) and score < threshold <= u.score:
-                    crossed.append((pk, stage, score, u.score))
-        fields = ["score", "fit_score", "engagement_score", "grade", "conversion_probability", "updated_at"]
-        update_rows(writes, model=Lead, fields=fields)
-        bulk_insert(history, model=ScoreChange)
-        if changed:
-            events.emit(events.LEAD_SCORE_CHANGED, lead_ids=changed)
-        promoted = _promote_crossed(crossed, threshold=threshold, actor=actor, now=now)
-    return ScoresSetResult(changed, promoted)
+        )
+        if score_changed:
+            changed.append(pk)
+            history.append(
+                {
+                    "lead_id": pk,
+                    "old_score": score,
+                    "new_score": u.score,
+                    "fit_score": u.fit_score,
+                    "engagement_score": u.engagement_score,
+                    "grade": u.grade,
+                    "reasons": list(u.reasons),
+                    "created_at": now,
+                }
+            )
+            if _crosses(stage, score, u.score, threshold):
+                crossed.append((pk, stage, score, u.score))
+    fields = ["score", "fit_score", "engagement_score", "grade", "conversion_probability", "updated_at"]
+    update_rows(writes, model=Lead, fields=fields)
+    bulk_insert(history, model=ScoreChange)
+    return changed, crossed
+
+
+# One statement per batch on PostgreSQL: the leads still as their caller read them are
+# updated (the UPDATE takes their row locks; a lead changed since the read fails the
+# comparison and is returned to the locked path), and their ScoreChange rows inserted from
+# what the UPDATE returned. Values travel as array literals (joined in C, parsed by
+# PostgreSQL's array input) and the reasons as one JSON document: no per-row SQL.
+_COMPARE_AND_SET = """
+WITH u AS (
+    SELECT * FROM ROWS FROM (
+        unnest(%s::bigint[]), unnest(%s::varchar[]), unnest(%s::smallint[]), unnest(%s::smallint[]),
+        unnest(%s::smallint[]), unnest(%s::varchar[]), unnest(%s::float8[]),
+        unnest(%s::smallint[]), unnest(%s::smallint[]), unnest(%s::smallint[]), unnest(%s::varchar[]),
+        unnest(%s::float8[]), jsonb_array_elements(%s::jsonb)
+    ) AS u(
+        id, old_stage, old_score, old_fit, old_engagement, old_grade, old_probability,
+        score, fit_score, engagement_score, grade, probability, reasons
+    )
+), written AS (
+    UPDATE leads_lead AS l
+    SET score = u.score, fit_score = u.fit_score, engagement_score = u.engagement_score, grade = u.grade,
+        conversion_probability = u.probability, updated_at = %s
+    FROM u
+    WHERE l.id = u.id AND l.stage = u.old_stage AND l.score = u.old_score AND l.fit_score = u.old_fit
+        AND l.engagement_score = u.old_engagement AND l.grade = u.old_grade
+        AND l.conversion_probability IS NOT DISTINCT FROM u.old_probability
+    RETURNING u.*, (u.old_score, u.old_fit, u.old_engagement, u.old_grade)
+        IS DISTINCT FROM (u.score, u.fit_score, u.engagement_score, u.grade) AS scored
+), history AS (
+    INSERT INTO leads_scorechange
+        (lead_id, old_score, new_score, fit_score, engagement_score, grade, reasons, created_at)
+    SELECT id, old_score, score, fit_score, engagement_score, grade, reasons, %s
+    FROM written
+    WHERE scored
+)
+SELECT id, old_stage, old_score, score, scored FROM written
+"""
+
+
+def _int_array(values: Iterable) -> str:
+    """A PostgreSQL array literal of integers."""
+    return "{" + ",".join([str(int(v)) for v in values]) + "}"
+
+
+def _float_array(values: Iterable) -> str:
+    """A PostgreSQL array literal of floats (None → NULL); repr keeps every digit."""
+    return "{" + ",".join(["NULL" if v is None else repr(float(v)) for v in values]) + "}"
+
+
+_CODES = frozenset(Stage.values) | frozenset(Grade.values) | {""}
+
+
+def _code_array(values: Iterable[str]) -> str:
+    """A PostgreSQL array literal of stage or grade codes, every element quoted."""
+    values = list(values)
+    if not _CODES.issuperset(values):
+        raise ValueError(f"Not a stage or grade: {sorted(set(values) - _CODES)}")
+    return "{" + ",".join([f'"{v}"' for v in values]) + "}"
+
+
+def _scores_compare_and_set(
+    updates: list[ScoreUpdate], threshold: int, with_probability: bool, now: dt.datetime
+) -> tuple[tuple[list[int], list[tuple]], list[ScoreUpdate]]:
+    """The optimistic write of `updates` (each with `expected`): (changed ids, crossed),
+    and the updates whose lead changed since it was read."""
+    updates = list({u.lead_id: u for u in updates}.values())
+    stage, score, fit, engagement, grade, probability = zip(*(u.expected for u in updates), strict=True)
+    params = [
+        _int_array(u.lead_id for u in updates),
+        _code_array(stage),
+        _int_array(score),
+        _int_array(fit),
+        _int_array(engagement),
+        _code_array(grade),
+        _float_array(probability),
+        _int_array(u.score for u in updates),
+        _int_array(u.fit_score for u in updates),
+        _int_array(u.engagement_score for u in updates),
+        _code_array(u.grade for u in updates),
+        _float_array(u.conversion_probability for u in updates) if with_probability else _float_array(probability),
+        json.dumps([list(u.reasons) for u in updates]),
+        now,
+        now,
+    ]
+    with connection.cursor() as cur:
+        cur.execute("SET LOCAL jit = off")  # compiling this one-shot statement costs more than it saves
+        cur.execute(_COMPARE_AND_SET, params)
+        returned = cur.fetchall()
+    written = {r[0] for r in returned}
+    changed = [r[0] for r in returned if r[4]]
+    crossed = [(pk, stage, old, new) for pk, stage, old, new, scored in returned if scored]
+    crossed = [c for c in crossed if _crosses(c[1], c[2], c[3], threshold)]
+    return (changed, crossed), [u for u in updates if u.lead_id not in written]
 
 
 def _promote_reason(old: int, new: int, threshold: int) -> str:

@@ -187,6 +187,31 @@ def condition(operator: str, expected: Any) -> Callable[[Any], bool]:
     raise ValueError(f"Unknown operator {operator!r}")
 
 
+MEMO_SIZE = 4096
+
+
+def memoized(check: Callable[[Any], bool]) -> Callable[[Any], bool]:
+    """`check` with its answers remembered per value: a million leads share a few hundred
+    industries, countries and titles. Keyed by type too (True == 1, but not for a rule);
+    unhashable values (lists) are checked every time; the memo is bounded."""
+    memo: dict[tuple[type, Any], bool] = {}
+
+    def cached(v: Any) -> bool:
+        key = (v.__class__, v)
+        try:
+            return memo[key]
+        except KeyError:
+            pass
+        except TypeError:
+            return check(v)
+        if len(memo) >= MEMO_SIZE:
+            memo.clear()
+        answer = memo[key] = check(v)
+        return answer
+
+    return cached
+
+
 def lead_value(lead: LeadFacts, path: str) -> Any:
     if path.startswith("properties."):
         return lead.properties.get(path[len("properties.") :])
@@ -199,7 +224,7 @@ def lead_value(lead: LeadFacts, path: str) -> Any:
 @dataclass(frozen=True)
 class _CompiledEngagement:
     rule: EngagementRule
-    url: re.Pattern | None
+    url: Callable[[str], bool] | None  # does the URL pattern match
     prop_check: Callable[[Any], bool] | None
     period: float | None  # seconds
     half_life: float | None  # seconds
@@ -214,14 +239,18 @@ class CompiledRuleSet:
     names: dict[int, str]
 
 
+def _searcher(pattern: re.Pattern) -> Callable[[str], bool]:
+    return lambda url: pattern.search(url) is not None
+
+
 def compile_ruleset(rules: RuleSet) -> CompiledRuleSet:
     by_type: dict[str, list[_CompiledEngagement]] = {}
     for r in rules.engagement_rules:
         by_type.setdefault(r.event_type, []).append(
             _CompiledEngagement(
                 rule=r,
-                url=re.compile(r.url_pattern) if r.url_pattern else None,
-                prop_check=condition("equals", r.property_value) if r.property_key else None,
+                url=memoized(_searcher(re.compile(r.url_pattern))) if r.url_pattern else None,
+                prop_check=memoized(condition("equals", r.property_value)) if r.property_key else None,
                 period=r.cap_period_days * DAY if r.cap_period_days else None,
                 half_life=r.half_life_days * DAY if r.half_life_days else None,
                 points=float(r.points),
@@ -230,7 +259,12 @@ def compile_ruleset(rules: RuleSet) -> CompiledRuleSet:
     return CompiledRuleSet(
         ruleset=rules,
         fit=tuple(
-            (r, r.field.startswith("properties."), r.field.removeprefix("properties."), condition(r.operator, r.value))
+            (
+                r,
+                r.field.startswith("properties."),
+                r.field.removeprefix("properties."),
+                memoized(condition(r.operator, r.value)),
+            )
             for r in rules.fit_rules
         ),
         by_type={k: tuple(v) for k, v in by_type.items()},
@@ -289,7 +323,7 @@ def engagement_points(
             continue  # from the future (backtests score as of a past date)
         for c in candidates:
             r = c.rule
-            if c.url is not None and not c.url.search(ev[2] or ""):
+            if c.url is not None and not c.url(ev[2] or ""):
                 continue
             if c.prop_check is not None and not c.prop_check((ev[3] or {}).get(r.property_key)):
                 continue

@@ -7,7 +7,9 @@ audit trail (ScoreChange), the `lead.score_changed` event and the promotion to M
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import gc
 import json
 import queue
 import re
@@ -327,9 +329,26 @@ def _sql_text(value: str) -> str:
     return value.replace("'", "''").replace("%", "%%")
 
 
-def _loads(value):
-    """One JSON value as the driver gives it (Django leaves jsonb undecoded on psycopg2)."""
-    return json.loads(value) if isinstance(value, str) else value
+class _JsonValues:
+    """Decodes one custom field's JSON text per lead, remembering the scalars (a million
+    leads share a few plans or sizes); lists and objects are decoded each time (mutable).
+    Bounded, so memory stays flat."""
+
+    def __init__(self):
+        self.memo: dict[str, object] = {}
+
+    def __call__(self, raw):
+        if not isinstance(raw, str):
+            return raw
+        try:
+            return self.memo[raw]
+        except KeyError:
+            value = json.loads(raw)
+        if not isinstance(value, (list, dict)):
+            if len(self.memo) >= engine.MEMO_SIZE:
+                self.memo.clear()
+            self.memo[raw] = value
+        return value
 
 
 def _json(value):
@@ -356,7 +375,7 @@ def _stream(
     # On PostgreSQL, only the custom fields the rules read (decoding whole objects costs).
     keys = needs.property_keys if needs.properties and connection.vendor == "postgresql" else None
     if keys is not None:
-        cols += [f"{q('properties')} -> '{_sql_text(k)}'" for k in keys]
+        cols += [f"({q('properties')} -> '{_sql_text(k)}')::text" for k in keys]
     elif needs.properties:
         cols.append(q("properties"))
     n_fixed, n_fields = len(lead_cols), len(needs.fields)
@@ -377,6 +396,7 @@ def _stream(
             type_filter = f" AND {q('type')} IN ({', '.join(['%s'] * len(needs.event_types))})"
             type_params = needs.event_types
     pending = sorted(set(lead_ids)) if lead_ids is not None else None
+    loads = _JsonValues()
     last = 0
     with connection.cursor() as cur:
         while True:
@@ -422,7 +442,7 @@ def _stream(
                     id=row[0],
                     fields=dict(zip(needs.fields, row[n_fixed : n_fixed + n_fields], strict=True)),
                     properties=(
-                        {k: _loads(v) for k, v in zip(keys, row[n_fixed + n_fields :], strict=True) if v is not None}
+                        {k: loads(v) for k, v in zip(keys, row[n_fixed + n_fields :], strict=True) if v is not None}
                         if keys is not None
                         else _json(row[-1])
                         if needs.properties
@@ -666,6 +686,7 @@ def _rescore_default(
                     grade=s.grade,
                     reasons=s.reasons,
                     conversion_probability=probability,
+                    expected=row[1:7],
                 )
             )
         writer.submit(
@@ -700,7 +721,21 @@ def leads_rescore_all(
     streamed: per chunk two reads, one locked compare, one COPY update and one COPY insert of
     the changes; memory flat in the number of leads."""
     where = "engagement_score > 0" if engaged_only else ""
-    return _rescore(lead_ids=None, where=where, now=now, chunk_size=chunk_size, progress=progress, group=group)
+    with _gc_paused():
+        return _rescore(lead_ids=None, where=where, now=now, chunk_size=chunk_size, progress=progress, group=group)
+
+
+@contextlib.contextmanager
+def _gc_paused() -> Iterator[None]:
+    """A full rescore makes millions of short-lived tuples, all freed by reference counting;
+    the cyclic collector would walk them again and again for nothing (~15 % of the run)."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 def leads_to_rescore(*, engaged_only: bool = False) -> int:
@@ -799,6 +834,7 @@ def leads_predict_open(*, model=None, chunk_size: int = CHUNK) -> int:
                 engagement_score=row[4],
                 grade=row[5],
                 conversion_probability=p,
+                expected=row[1:7],
             )
             for (row, _, _), p in zip(chunk, preds, strict=True)
             if row[6] is None or abs(row[6] - p) > 1e-4

@@ -480,3 +480,88 @@ def test_concurrent_moves_of_one_lead_cannot_both_win_from_the_same_stage(moves,
     assert lead.stage == path[-1]
     refusals = [r for r in results if isinstance(r, TransitionRefused)]
     assert len(refusals) == len(moves) - len(path)
+
+
+# --- scores: compare-and-set writes --------------------------------------------------------
+
+
+def _read(lead) -> tuple:
+    """What a rescore reads before scoring (the `expected` of a ScoreUpdate)."""
+    return tuple(
+        Lead.objects.filter(pk=lead.pk).values_list(
+            "stage", "score", "fit_score", "engagement_score", "grade", "conversion_probability"
+        )[0]
+    )
+
+
+def _update(lead, score: int, expected: tuple | None, **kw) -> services.ScoreUpdate:
+    reasons = [{"rule": 1, "name": "Demo request", "kind": "engagement", "points": score}]
+    return services.ScoreUpdate(
+        lead_id=lead.pk,
+        score=score,
+        fit_score=0,
+        engagement_score=score,
+        grade="D",
+        reasons=reasons,
+        expected=expected,
+        **kw,
+    )
+
+
+def test_scores_set_writes_history_and_promotes_a_lead_as_read():
+    a, _ = capture("a@acme.com")
+    b, _ = capture("b@acme.com")
+    result = services.lead_scores_set(
+        updates=[_update(a, 70, _read(a)), _update(b, 30, _read(b))], actor=BOT, mql_threshold=50
+    )
+    assert sorted(result.changed) == sorted([a.pk, b.pk]) and result.promoted == [a.pk]
+    a.refresh_from_db()
+    assert (a.score, a.engagement_score, a.grade, a.stage) == (70, 70, "D", Stage.MQL)
+    change = a.score_changes.get()
+    assert (change.old_score, change.new_score, change.reasons[0]["name"]) == (0, 70, "Demo request")
+    assert StageChange.objects.get(lead=a, to_stage=Stage.MQL).actor_type == ActorType.AUTOMATION
+
+
+def test_scores_set_compares_a_lead_changed_since_the_read_under_its_lock():
+    lead, _ = capture("c@acme.com")
+    stale = _read(lead)
+    # Another rescore wrote 70 (and promoted) after this one read the lead at 0.
+    services.lead_scores_set(updates=[_update(lead, 70, _read(lead))], actor=BOT, mql_threshold=50)
+    again = services.lead_scores_set(updates=[_update(lead, 70, stale)], actor=BOT, mql_threshold=50)
+    assert again.changed == [] and again.promoted == []
+    later = services.lead_scores_set(updates=[_update(lead, 80, stale)], actor=BOT, mql_threshold=50)
+    assert later.changed == [lead.pk] and later.promoted == []
+    assert list(lead.score_changes.order_by("id").values_list("old_score", "new_score")) == [(0, 70), (70, 80)]
+    assert StageChange.objects.filter(lead=lead, to_stage=Stage.MQL).count() == 1
+
+
+def test_scores_set_probability_alone_writes_no_history():
+    lead, _ = capture("d@acme.com")
+    services.lead_scores_set(
+        updates=[
+            services.ScoreUpdate(
+                lead_id=lead.pk,
+                score=0,
+                fit_score=0,
+                engagement_score=0,
+                grade="",
+                conversion_probability=0.25,
+                expected=_read(lead),
+            )
+        ],
+        actor=BOT,
+        with_probability=True,
+    )
+    lead.refresh_from_db()
+    assert lead.conversion_probability == 0.25 and not lead.score_changes.exists()
+
+
+def test_scores_set_refuses_a_grade_that_is_not_one():
+    lead, _ = capture("e@acme.com")
+    if connection.vendor != "postgresql":
+        pytest.skip("the array literals are PostgreSQL's")
+    bad = services.ScoreUpdate(
+        lead_id=lead.pk, score=1, fit_score=1, engagement_score=0, grade='A"}', expected=_read(lead)
+    )
+    with pytest.raises(ValueError):
+        services.lead_scores_set(updates=[bad], actor=BOT)

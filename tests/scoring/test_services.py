@@ -204,7 +204,7 @@ def test_full_rescore_queries_are_constant_in_n(active_ruleset):
 
     small, big = count(3), count(30)
     assert small[0] == 3 and big[0] == 33
-    # rule set + rules + model; leads + events; lock, COPY update, COPY insert: per chunk
+    # rule set + rules + model; per chunk: leads + events; one compare-and-set (update + history)
     assert small[1] == big[1] <= 25
 
 
