@@ -741,9 +741,15 @@ class ScoreUpdate:
     fit_score: int
     engagement_score: int
     grade: str
-    reasons: tuple | list = ()
+    reasons: tuple | list | str = ()  # [{rule, name, kind, points}], or that list as JSON text
     conversion_probability: float | None = None
     expected: tuple | None = None
+
+    def reasons_list(self) -> list:
+        return json.loads(self.reasons) if isinstance(self.reasons, str) else list(self.reasons)
+
+    def reasons_json(self) -> str:
+        return self.reasons if isinstance(self.reasons, str) else json.dumps(list(self.reasons))
 
 
 @dataclass(frozen=True)
@@ -835,7 +841,7 @@ def _scores_set_locked(
                     "fit_score": u.fit_score,
                     "engagement_score": u.engagement_score,
                     "grade": u.grade,
-                    "reasons": list(u.reasons),
+                    "reasons": u.reasons_list(),
                     "created_at": now,
                 }
             )
@@ -884,9 +890,9 @@ SELECT id, old_stage, old_score, score, scored FROM written
 """
 
 
-def _int_array(values: Iterable) -> str:
+def _int_array(values: Iterable[int]) -> str:
     """A PostgreSQL array literal of integers."""
-    return "{" + ",".join([str(int(v)) for v in values]) + "}"
+    return "{" + ",".join(map(str, map(int, values))) + "}"
 
 
 def _float_array(values: Iterable) -> str:
@@ -925,7 +931,7 @@ def _scores_compare_and_set(
         _int_array(u.engagement_score for u in updates),
         _code_array(u.grade for u in updates),
         _float_array(u.conversion_probability for u in updates) if with_probability else _float_array(probability),
-        json.dumps([list(u.reasons) for u in updates]),
+        f"[{', '.join([u.reasons_json() for u in updates])}]",
         now,
         now,
     ]

@@ -684,7 +684,7 @@ def _rescore_default(
                     fit_score=s.fit,
                     engagement_score=s.engagement,
                     grade=s.grade,
-                    reasons=s.reasons,
+                    reasons=engine.reasons_json(compiled, s),
                     conversion_probability=probability,
                     expected=row[1:7],
                 )

@@ -230,3 +230,41 @@ def test_conversion_by_band():
     assert bands[0]["leads"] == 2 and bands[0]["conversion"] == 0
     assert bands[-1]["leads"] == 3 and bands[-1]["won"] == 2
     assert bands[2]["conversion"] is None
+
+
+# --- memoized checks and encoded reasons (the full rescore's fast paths) ------------------
+
+
+def test_memoized_checks_tell_true_from_one_and_handle_lists():
+    check = engine.memoized(engine.condition("equals", True))
+    assert check(True) and not check(1) and check(True)  # same hash, different answers
+    contains = engine.memoized(engine.condition("contains", "crm"))
+    assert contains(["crm", "erp"]) and not contains(["erp"])  # unhashable: checked each time
+    assert [check(v) for v in range(engine.MEMO_SIZE + 10)][-1] is False  # bounded, still right
+
+
+def test_reasons_json_is_the_reasons_document():
+    import json
+    import random
+
+    rules = RuleSet(
+        id=1,
+        fit_rules=(
+            FitRule(id=1, name='Soft "ware" é', field="industry", operator="equals", value="Software", points=20),
+            FitRule(id=2, name="Student", field="job_title", operator="exists", value=None, points=-30),
+        ),
+        engagement_rules=(
+            EngagementRule(id=3, name="Visits", event_type="page_view", points=2, cap=10, half_life_days=30),
+            EngagementRule(id=4, name="Unsubscribe", event_type="unsubscribe", points=-7),
+        ),
+    )
+    compiled = engine.compile_ruleset(rules)
+    rnd = random.Random(3)
+    for _ in range(200):
+        facts = lead(industry=rnd.choice(["Software", "Retail", ""]), job_title=rnd.choice(["", "CTO"]))
+        events = [
+            Event(rnd.choice(["page_view", "unsubscribe", "download"]), NOW - rnd.random() * 90 * DAY)
+            for _ in range(rnd.randint(0, 8))
+        ]
+        s = engine.score_lead(compiled, facts, events, NOW)
+        assert json.loads(engine.reasons_json(compiled, s)) == s.reasons
