@@ -11,6 +11,7 @@ import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import NamedTuple
 
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Count, Max, OuterRef, Subquery
@@ -729,12 +730,12 @@ def lead_assign(
 PROMOTE_ONE_BY_ONE = 1
 
 
-@dataclass(frozen=True)
-class ScoreUpdate:
+class ScoreUpdate(NamedTuple):
     """A lead's freshly computed score and the rules that fired. `expected` is what the
     caller read before scoring (stage, score, fit, engagement, grade, probability): when
     given, the write is a compare-and-set on those values (no lock round trip), and a lead
-    changed meanwhile is compared again under its row lock."""
+    changed meanwhile is compared again under its row lock. A tuple: a full rescore makes a
+    million of them."""
 
     lead_id: int
     score: int

@@ -320,7 +320,7 @@ def _needs_for(rules: list[engine.RuleSet], *, model: bool) -> _Needs:
 
 def _epoch(column: str) -> str:
     if connection.vendor == "postgresql":
-        return f"EXTRACT(EPOCH FROM {column})::float8"
+        return f"date_part('epoch', {column})"  # a float8 directly (EXTRACT goes through numeric)
     return f"CAST(strftime('%%s', {column}) AS REAL)"
 
 
