@@ -11,6 +11,7 @@ import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
+from operator import attrgetter
 from typing import NamedTuple
 
 from django.db import IntegrityError, connection, transaction
@@ -917,7 +918,9 @@ def _scores_compare_and_set(
 ) -> tuple[tuple[list[int], list[tuple]], list[ScoreUpdate]]:
     """The optimistic write of `updates` (each with `expected`): (changed ids, crossed),
     and the updates whose lead changed since it was read."""
-    updates = list({u.lead_id: u for u in updates}.values())
+    # In id order, as the locked path locks: the UPDATE's nested loop takes the row locks in
+    # this order, so the two paths cannot deadlock each other.
+    updates = sorted({u.lead_id: u for u in updates}.values(), key=attrgetter("lead_id"))
     stage, score, fit, engagement, grade, probability = zip(*(u.expected for u in updates), strict=True)
     params = [
         _int_array(u.lead_id for u in updates),
@@ -937,7 +940,9 @@ def _scores_compare_and_set(
         now,
     ]
     with connection.cursor() as cur:
-        cur.execute("SET LOCAL jit = off")  # compiling this one-shot statement costs more than it saves
+        # Compiling this one-shot statement costs more than it saves (for the rest of this
+        # transaction: a rescore chunk's, or a request's that JIT would not help either).
+        cur.execute("SET LOCAL jit = off")
         cur.execute(_COMPARE_AND_SET, params)
         returned = cur.fetchall()
     written = {r[0] for r in returned}

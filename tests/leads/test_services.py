@@ -20,6 +20,7 @@ from leads.models import (
     Company,
     Lead,
     Opportunity,
+    ScoreChange,
     Stage,
     StageChange,
     Touchpoint,
@@ -565,3 +566,26 @@ def test_scores_set_refuses_a_grade_that_is_not_one():
     )
     with pytest.raises(ValueError):
         services.lead_scores_set(updates=[bad], actor=BOT)
+
+
+@needs_postgres
+@pytest.mark.django_db(transaction=True)
+def test_racing_score_writes_of_the_same_leads_write_each_change_once():
+    """Compare-and-set batches (in opposite orders) and a locked batch over the same leads,
+    from the same stale read: no deadlock, one change and one promotion per lead."""
+    leads = [capture(f"r{i}@acme.com")[0] for i in range(40)]
+    read = [_read(lead) for lead in leads]
+
+    def write(order, optimistic=True):
+        return lambda: services.lead_scores_set(
+            updates=[_update(leads[i], 70, read[i] if optimistic else None) for i in order],
+            actor=BOT,
+            mql_threshold=50,
+        )
+
+    forward, backward = list(range(40)), list(reversed(range(40)))
+    results = race(write(forward), write(backward), write(forward, optimistic=False))
+    assert not [r for r in results if isinstance(r, Exception)], results
+    assert sum(len(r.changed) for r in results) == 40 and sum(len(r.promoted) for r in results) == 40
+    assert ScoreChange.objects.filter(lead__in=leads).count() == 40
+    assert StageChange.objects.filter(lead__in=leads, to_stage=Stage.MQL).count() == 40
