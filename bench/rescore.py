@@ -143,6 +143,17 @@ def generate(n_leads: int, events_per_lead: float, seed: int = 1) -> None:
         c.execute("CHECKPOINT")
 
 
+def server_settings() -> str:
+    """The PostgreSQL settings the figure depends on most (printed with it)."""
+    from django.db import connection
+
+    names = ("server_version", "shared_buffers", "max_wal_size", "autovacuum")
+    with connection.cursor() as cur:
+        cur.execute("SELECT name, current_setting(name) FROM pg_settings WHERE name = ANY(%s)", [list(names)])
+        found = dict(cur.fetchall())
+    return ", ".join(f"{name}={found.get(name, '?')}" for name in names)
+
+
 def peak_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
@@ -173,6 +184,7 @@ def main() -> None:
         rs = services.ruleset_create(data=RULESET, actor=Actor.automation())
         RuleSet.objects.filter(pk=rs.pk).update(is_active=True)  # active without the background rescore
     n = Lead.objects.count()
+    print(f"server: {server_settings()}")
     before = peak_mb()
     print(f"full rescore of {n:,} leads (chunks of {args.chunk_size:,}), peak RSS before: {before:,.0f} MB")
     done = [0]
