@@ -31,7 +31,6 @@ from leads.models import (
     Assignment,
     Bant,
     Company,
-    Grade,
     Lead,
     Opportunity,
     OpportunityStatus,
@@ -902,15 +901,10 @@ def _float_array(values: Iterable) -> str:
     return "{" + ",".join(["NULL" if v is None else repr(float(v)) for v in values]) + "}"
 
 
-_CODES = frozenset(Stage.values) | frozenset(Grade.values) | {""}
-
-
-def _code_array(values: Iterable[str]) -> str:
-    """A PostgreSQL array literal of stage or grade codes, every element quoted."""
-    values = list(values)
-    if not _CODES.issuperset(values):
-        raise ValueError(f"Not a stage or grade: {sorted(set(values) - _CODES)}")
-    return "{" + ",".join([f'"{v}"' for v in values]) + "}"
+def _text_array(values: Iterable[str]) -> str:
+    """A PostgreSQL array literal of strings (stage and grade codes): each element quoted,
+    its backslashes and quotes escaped."""
+    return "{" + ",".join(['"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"' for v in values]) + "}"
 
 
 def _scores_compare_and_set(
@@ -924,16 +918,16 @@ def _scores_compare_and_set(
     stage, score, fit, engagement, grade, probability = zip(*(u.expected for u in updates), strict=True)
     params = [
         _int_array(u.lead_id for u in updates),
-        _code_array(stage),
+        _text_array(stage),
         _int_array(score),
         _int_array(fit),
         _int_array(engagement),
-        _code_array(grade),
+        _text_array(grade),
         _float_array(probability),
         _int_array(u.score for u in updates),
         _int_array(u.fit_score for u in updates),
         _int_array(u.engagement_score for u in updates),
-        _code_array(u.grade for u in updates),
+        _text_array(u.grade for u in updates),
         _float_array(u.conversion_probability for u in updates) if with_probability else _float_array(probability),
         f"[{', '.join([u.reasons_json() for u in updates])}]",
         now,
