@@ -780,9 +780,7 @@ def lead_scores_set(
         rest = [u for u in updates if u.expected is None]
         changed, crossed = [], []
         if optimistic and connection.vendor == "postgresql":
-            done, conflicted = _scores_compare_and_set(optimistic, threshold, with_probability, now)
-            changed += done[0]
-            crossed += done[1]
+            changed, crossed, conflicted = _scores_compare_and_set(optimistic, threshold, with_probability, now)
             rest += conflicted
         else:
             rest += optimistic
@@ -909,13 +907,14 @@ def _text_array(values: Iterable[str]) -> str:
 
 def _scores_compare_and_set(
     updates: list[ScoreUpdate], threshold: int, with_probability: bool, now: dt.datetime
-) -> tuple[tuple[list[int], list[tuple]], list[ScoreUpdate]]:
-    """The optimistic write of `updates` (each with `expected`): (changed ids, crossed),
-    and the updates whose lead changed since it was read."""
+) -> tuple[list[int], list[tuple], list[ScoreUpdate]]:
+    """The optimistic write of `updates` (each with `expected`): the changed ids, the
+    crossings of the threshold, and the updates whose lead changed since it was read."""
     # In id order, as the locked path locks: the UPDATE's nested loop takes the row locks in
     # this order, so the two paths cannot deadlock each other.
     updates = sorted({u.lead_id: u for u in updates}.values(), key=attrgetter("lead_id"))
     stage, score, fit, engagement, grade, probability = zip(*(u.expected for u in updates), strict=True)
+    old_probability = _float_array(probability)
     params = [
         _int_array(u.lead_id for u in updates),
         _text_array(stage),
@@ -923,12 +922,12 @@ def _scores_compare_and_set(
         _int_array(fit),
         _int_array(engagement),
         _text_array(grade),
-        _float_array(probability),
+        old_probability,
         _int_array(u.score for u in updates),
         _int_array(u.fit_score for u in updates),
         _int_array(u.engagement_score for u in updates),
         _text_array(u.grade for u in updates),
-        _float_array(u.conversion_probability for u in updates) if with_probability else _float_array(probability),
+        _float_array(u.conversion_probability for u in updates) if with_probability else old_probability,
         f"[{', '.join([u.reasons_json() for u in updates])}]",
         now,
         now,
@@ -941,9 +940,12 @@ def _scores_compare_and_set(
         returned = cur.fetchall()
     written = {r[0] for r in returned}
     changed = [r[0] for r in returned if r[4]]
-    crossed = [(pk, stage, old, new) for pk, stage, old, new, scored in returned if scored]
-    crossed = [c for c in crossed if _crosses(c[1], c[2], c[3], threshold)]
-    return (changed, crossed), [u for u in updates if u.lead_id not in written]
+    crossed = [
+        (pk, stage, old, new)
+        for pk, stage, old, new, scored in returned
+        if scored and _crosses(stage, old, new, threshold)
+    ]
+    return changed, crossed, [u for u in updates if u.lead_id not in written]
 
 
 def _promote_reason(old: int, new: int, threshold: int) -> str:

@@ -718,8 +718,9 @@ def leads_rescore_all(
     group: str | None = None,
 ) -> RescoreStats:
     """Every lead (or, for the nightly decay, those with engagement points), set-based and
-    streamed: per chunk two reads, one locked compare, one COPY update and one COPY insert of
-    the changes; memory flat in the number of leads."""
+    streamed: per chunk two reads and one compare-and-set statement (update and history; a
+    lead changed meanwhile is compared again under its lock); memory flat in the number of
+    leads."""
     where = "engagement_score > 0" if engaged_only else ""
     with _gc_paused():
         return _rescore(lead_ids=None, where=where, now=now, chunk_size=chunk_size, progress=progress, group=group)
