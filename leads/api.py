@@ -154,6 +154,10 @@ class LeadOrdering(filters.OrderingFilter):
         return out
 
 
+class RecordedSerializer(serializers.Serializer):
+    status = serializers.ChoiceField(choices=["recorded"])
+
+
 class LeadListCreate(GenericAPIView):
     serializer_class = LeadOutputSerializer
     pagination_class = LeadPagination
@@ -179,7 +183,15 @@ class LeadListCreate(GenericAPIView):
 
     @extend_schema(
         request=LeadInputSerializer,
-        responses={201: LeadOutputSerializer, 200: OpenApiResponse(LeadOutputSerializer, "Existing lead updated")},
+        responses={
+            201: LeadOutputSerializer,
+            200: OpenApiResponse(LeadOutputSerializer, "Existing lead updated"),
+            202: OpenApiResponse(
+                RecordedSerializer,
+                "The e-mail belongs to a lead the caller cannot see: the capture is kept on it as a "
+                "touchpoint and its owner is told; the lead is neither changed nor shown.",
+            ),
+        },
     )
     def post(self, request):
         require_roles(request, Role.MARKETING, Role.MANAGER, Role.SDR)
@@ -191,9 +203,9 @@ class LeadListCreate(GenericAPIView):
             lead = services.lead_assign(
                 lead_id=lead.pk, owner=request.user, actor=actor_of(request), reason="Captured by its seller"
             )
+        if not created and not selectors.user_may_see_lead(request.user, lead):
+            return Response({"status": "recorded"}, status=status.HTTP_202_ACCEPTED)
         code = status.HTTP_201_CREATED if created else status.HTTP_200_OK
-        if not created and not selectors.leads_visible_to(request.user).filter(pk=lead.pk).exists():
-            return Response({"id": lead.pk, "email": lead.email}, status=code)
         return Response(LeadOutputSerializer(lead).data, status=code)
 
 
@@ -220,6 +232,7 @@ class LeadDetail(APIView):
 class BulkOutputSerializer(serializers.Serializer):
     created = serializers.IntegerField()
     updated = serializers.IntegerField()
+    recorded = serializers.IntegerField(help_text="Rows naming a lead the caller cannot see: kept as touchpoints.")
     failed = serializers.IntegerField()
     results = serializers.ListField(child=serializers.DictField())
 
@@ -259,6 +272,7 @@ class LeadBulk(APIView):
             {
                 "created": sum(r.status == "created" for r in results),
                 "updated": sum(r.status == "updated" for r in results),
+                "recorded": sum(r.status == "recorded" for r in results),
                 "failed": len(errors),
                 "results": out,
             }
@@ -350,12 +364,17 @@ class EventsCreate(APIView):
         data.is_valid(raise_exception=True)
         items = data.validated_data if many else [data.validated_data]
         lead_ids = {i["lead_id"] for i in items if i.get("lead_id")}
-        missing = lead_ids - set(Lead.objects.filter(pk__in=lead_ids).values_list("pk", flat=True))
+        missing = lead_ids - selectors.lead_ids_visible_to(request.user, lead_ids)
         if missing:
             return Response({"lead_id": [f"Unknown lead: {sorted(missing)}"]}, status=status.HTTP_400_BAD_REQUEST)
         touchpoints = services.events_record(items=items, actor=actor_of(request))
+        # An event found its lead by e-mail or visitor: the id only of a lead the caller sees.
+        shown = selectors.lead_ids_visible_to(request.user, {t.lead_id for t in touchpoints})
         return Response(
-            {"recorded": len(touchpoints), "events": [{"id": t.pk, "lead_id": t.lead_id} for t in touchpoints]},
+            {
+                "recorded": len(touchpoints),
+                "events": [{"id": t.pk, "lead_id": t.lead_id if t.lead_id in shown else None} for t in touchpoints],
+            },
             status=status.HTTP_201_CREATED,
         )
 

@@ -42,6 +42,22 @@ def leads_visible_to(user: User) -> QuerySet[Lead]:
     return qs.filter(Q(owner=user) | Q(owner__isnull=True, team_id=user.team_id))
 
 
+def lead_ids_visible_to(user: User | None, lead_ids) -> set[int]:
+    """Which of these leads the caller may see, by the rule above. No user (automation, a
+    system job) sees every lead. Natural-key lookups (an e-mail that exists) use this to
+    decide whether the caller may change or learn anything about the lead they found."""
+    ids = {pk for pk in lead_ids if pk is not None}
+    if user is None or not ids:
+        return ids
+    if user.is_authenticated and user.is_active and user.sees_all_leads:
+        return ids
+    return set(leads_visible_to(user).filter(pk__in=ids).values_list("pk", flat=True))
+
+
+def user_may_see_lead(user: User | None, lead: Lead) -> bool:
+    return lead.pk in lead_ids_visible_to(user, [lead.pk])
+
+
 def user_may_work_lead(user: User, lead: Lead, to_stage: str | None = None) -> bool:
     """Sales actions (moves, BANT, offers) on a lead the user can see. Marketing qualifies
     leads (MQL) and may disqualify them, nothing on the sales side."""

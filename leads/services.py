@@ -155,6 +155,8 @@ def lead_capture(*, data: dict, actor: Actor) -> tuple[Lead, bool]:
     for _attempt in range(3):
         existing = Lead.objects.filter(email=email).first()
         if existing is not None:
+            if not selectors.user_may_see_lead(actor.user, existing):
+                return _record_blind_captures([(existing, data)], actor=actor)[0], False
             return _recapture(lead_id=existing.pk, data=data, actor=actor), False
         try:
             with transaction.atomic():
@@ -198,6 +200,44 @@ def _recapture(*, lead_id: int, data: dict, actor: Actor) -> Lead:
     return lead
 
 
+def _submitted(data: dict) -> dict:
+    """What a caller sent, kept on the touchpoint of a capture that may not change the lead."""
+    return {k: v for k, v in data.items() if (k in WRITABLE_FIELDS or k == "properties") and v not in ("", None, {})}
+
+
+def _record_blind_captures(found: list[tuple[Lead, dict]], *, actor: Actor) -> list[Lead]:
+    """Captures of existing leads the caller cannot see (SPEC "Roles"): the lead's fields
+    stay as they are; what was sent is kept as a capture touchpoint on it and its owner is
+    told. The caller learns nothing about the lead (the API answers "recorded")."""
+    from accounts import services as accounts_services
+
+    now = timezone.now()
+    touchpoints = []
+    for lead, data in found:
+        tp = _capture_touchpoint(lead, data, now, actor)
+        tp.properties = {**tp.properties, "submitted": _submitted(data), "not_visible_to_sender": True}
+        touchpoints.append(tp)
+    with transaction.atomic():
+        bulk_insert(touchpoints, model=Touchpoint)
+        sender = actor.user.username if actor.user else actor.kind
+        owner_ids = {lead.owner_id for lead, _ in found if lead.owner_id}
+        owners = User.objects.in_bulk(owner_ids)
+        accounts_services.notify_many(
+            items=[
+                (
+                    owners[lead.owner_id],
+                    "lead_recaptured",
+                    f"{sender} sent {lead.email} again; what they sent is on the lead's timeline.",
+                    lead.pk,
+                )
+                for lead, _ in found
+                if lead.owner_id in owners
+            ]
+        )
+        events.emit(events.LEAD_ACTIVITY_RECORDED, lead_ids=sorted({lead.pk for lead, _ in found}))
+    return [lead for lead, _ in found]
+
+
 def lead_update(*, lead_id: int, data: dict, actor: Actor) -> Lead:
     """PATCH: set the given fields (blanks included); `properties` keys are merged, a key
     set to null is removed."""
@@ -232,7 +272,7 @@ def lead_update(*, lead_id: int, data: dict, actor: Actor) -> Lead:
 @dataclass
 class BulkRowResult:
     index: int
-    status: str  # created / updated / error
+    status: str  # created / updated / recorded (a lead the caller cannot see) / error
     id: int | None = None
     errors: dict | None = None
 
@@ -295,6 +335,12 @@ def _bulk_upsert(rows: list[tuple[int, dict]], actor: Actor, history: bool) -> l
         order.append((index, email))
 
     existing = {lead.email: lead for lead in Lead.objects.filter(email__in=list(merged))}
+    # Rows naming a lead the caller cannot see change nothing on it: kept as touchpoints.
+    visible = selectors.lead_ids_visible_to(actor.user, [x.pk for x in existing.values()])
+    blind = {e: x for e, x in existing.items() if x.pk not in visible}
+    if blind:
+        _record_blind_captures([(x, merged.pop(e)) for e, x in blind.items()], actor=actor)
+        existing = {e: x for e, x in existing.items() if e not in blind}
     companies = _bulk_companies([{**d, "email": e} for e, d in merged.items()])
     owners = {}
     if history:
@@ -340,6 +386,9 @@ def _bulk_upsert(rows: list[tuple[int, dict]], actor: Actor, history: bool) -> l
     by_email = {x.email: x.pk for x in (*to_create, *to_update)}
     results, seen = [], set()
     for index, email in order:
+        if email in blind:
+            results.append(BulkRowResult(index=index, status="recorded"))
+            continue
         pk = by_email[email]
         status = "created" if pk in created_ids and pk not in seen else "updated"
         seen.add(pk)
@@ -466,7 +515,11 @@ def events_record(*, items: list[dict], actor: Actor) -> list[Touchpoint]:
     e-mail captures a new lead) or is anonymous with a `visitor_id`; an event carrying both
     a visitor and a lead identifies the visitor, whose past events then join the lead."""
     with transaction.atomic():
-        leads_by_id = Lead.objects.in_bulk({i["lead_id"] for i in items if i.get("lead_id")})
+        wanted = {i["lead_id"] for i in items if i.get("lead_id")}
+        leads_by_id = Lead.objects.in_bulk(selectors.lead_ids_visible_to(actor.user, wanted))
+        if wanted - leads_by_id.keys():
+            # An id the caller cannot see answers as one that does not exist.
+            raise ServiceError({"lead_id": [f"Unknown lead: {sorted(wanted - leads_by_id.keys())}"]})
         emails = {i["email"].strip().lower() for i in items if i.get("email") and not i.get("lead_id")}
         leads_by_email = {x.email: x for x in Lead.objects.filter(email__in=emails)}
         for email in emails - leads_by_email.keys():

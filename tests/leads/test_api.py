@@ -157,8 +157,10 @@ def test_a_known_email_updates_that_lead_and_records_a_touchpoint(admin_api):
 def test_recapture_of_a_lead_the_caller_cannot_see_reveals_nothing_more(people, auth_client, mk_lead):
     hidden = mk_lead("secret@acme.com", owner=people.sdr_b, first_name="Secret")
     response = auth_client(people.sdr_a).post(LEADS, {"email": "secret@acme.com"}, format="json")
-    assert response.status_code == 200
-    assert response.json() == {"id": hidden.pk, "email": "secret@acme.com"}
+    # Issue 14: not even the id (it used to answer 200 with the id and e-mail).
+    assert response.status_code == 202
+    assert response.json() == {"status": "recorded"}
+    assert Lead.objects.get(pk=hidden.pk).first_name == "Secret"
 
 
 # --- bad input: 4xx with field errors, never 500 -------------------------------------------
