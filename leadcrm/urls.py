@@ -12,3 +12,8 @@ urlpatterns = [
     path("", include("leads.urls")),
     path("", include("routing.urls")),
 ]
+
+handler400 = "leadcrm.errorpages.bad_request"
+handler403 = "leadcrm.errorpages.permission_denied"
+handler404 = "leadcrm.errorpages.page_not_found"
+handler500 = "leadcrm.errorpages.server_error"
