@@ -159,3 +159,11 @@ def check_datetime(value: dt.datetime) -> dt.datetime:
         raise ValueError("The UTC offset must be within ±15:59.")
     check_year(value)
     return value
+
+
+def int_or_none(value: object, *, minimum: int = 0, maximum: int = MAX_BIGINT) -> int | None:
+    """For page filters that ignore what they cannot read: parse_int, or None."""
+    try:
+        return parse_int(value, minimum=minimum, maximum=maximum)
+    except (TypeError, ValueError):
+        return None

@@ -19,6 +19,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.models import Role, User
+from leadcrm import fields, inputs
 from leads import selectors, services
 from leads.models import ActorType, Bant, Grade, Lead, Opportunity, Stage
 from leads.serializers import (
@@ -72,12 +73,12 @@ class LeadFilter(django_filters.FilterSet):
     stage = django_filters.MultipleChoiceFilter(choices=Stage.choices)
     owner = django_filters.CharFilter(method="filter_owner", help_text="A user id, `me` or `none`.")
     source = django_filters.CharFilter()
-    score_min = django_filters.NumberFilter(field_name="score", lookup_expr="gte")
-    score_max = django_filters.NumberFilter(field_name="score", lookup_expr="lte")
+    score_min = fields.IntegerFilter(field_name="score", lookup_expr="gte")
+    score_max = fields.IntegerFilter(field_name="score", lookup_expr="lte")
     grade = django_filters.MultipleChoiceFilter(choices=Grade.choices)
     country = django_filters.CharFilter(method="filter_country")
-    created_after = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
-    created_before = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
+    created_after = fields.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
+    created_before = fields.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
     q = django_filters.CharFilter(method="filter_q", help_text="Search name, e-mail and company.")
 
     class Meta:
@@ -89,9 +90,10 @@ class LeadFilter(django_filters.FilterSet):
             return qs.filter(owner=self.request.user)
         if value == "none":
             return qs.filter(owner__isnull=True)
-        if not value.isdigit():
+        owner_id = inputs.int_or_none(value)
+        if owner_id is None:
             raise serializers.ValidationError({"owner": ["A user id, `me` or `none`."]})
-        return qs.filter(owner_id=int(value))
+        return qs.filter(owner_id=owner_id)
 
     def filter_country(self, qs, name, value):
         from leads.normalize import normalize_country
@@ -380,8 +382,8 @@ class EventsCreate(APIView):
 
 
 class FunnelQuerySerializer(serializers.Serializer):
-    created_after = serializers.DateTimeField(required=False)
-    created_before = serializers.DateTimeField(required=False)
+    created_after = fields.DateTimeField(required=False)
+    created_before = fields.DateTimeField(required=False)
     source = serializers.CharField(required=False)
     campaign = serializers.CharField(required=False)
 

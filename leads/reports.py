@@ -14,6 +14,7 @@ from django.db.models.functions import Coalesce, NullIf, TruncDay, TruncWeek
 from django.utils import timezone
 
 from accounts.models import Team
+from leadcrm import inputs
 from leads.models import (
     FUNNEL_STAGES,
     AttributionRollup,
@@ -64,8 +65,8 @@ def parse_filters(params) -> Filters:
 
     def date(name: str, default: dt.date) -> dt.date:
         try:
-            return dt.date.fromisoformat(params.get(name, ""))
-        except ValueError:
+            return inputs.parse_date(params.get(name, ""))
+        except ValueError:  # a year such as 9999 would overflow "+ 1 day"
             return default
 
     end = date("end", today)
@@ -78,7 +79,7 @@ def parse_filters(params) -> Filters:
         end=end,
         source=params.get("source", "").strip()[:100],
         campaign=params.get("campaign", "").strip()[:200],
-        team=int(team) if team.isdigit() else None,
+        team=inputs.int_or_none(team),
     )
 
 

@@ -6,6 +6,7 @@ import pycountry
 from rest_framework import serializers
 
 from accounts.models import User
+from leadcrm import fields
 from leads.models import EVENT_TYPES, Lead, Stage
 from leads.normalize import normalize_properties
 from leads.validation import clean_lead_row
@@ -58,8 +59,8 @@ class LeadHistoryRowSerializer(LeadInputSerializer):
     closing date."""
 
     stage = serializers.ChoiceField(choices=Stage.choices, required=False)
-    owner = serializers.IntegerField(required=False, allow_null=True)
-    closed_at = serializers.DateTimeField(required=False, allow_null=True)
+    owner = fields.IntegerField(required=False, allow_null=True)
+    closed_at = fields.DateTimeField(required=False, allow_null=True)
 
 
 class LeadBulkInputSerializer(serializers.Serializer):
@@ -154,10 +155,10 @@ class OpportunityOutputSerializer(serializers.Serializer):
 class EventInputSerializer(serializers.Serializer):
     type = serializers.ChoiceField(choices=EVENT_TYPES)
     email = serializers.EmailField(required=False, max_length=254)
-    lead_id = serializers.IntegerField(required=False, min_value=1)
+    lead_id = fields.IntegerField(required=False, min_value=1)
     visitor_id = serializers.CharField(required=False, max_length=100, allow_blank=False)
     url = serializers.URLField(required=False, allow_blank=True, max_length=2000)
-    occurred_at = serializers.DateTimeField(required=False)
+    occurred_at = fields.DateTimeField(required=False)
     utm_source = serializers.CharField(max_length=200, required=False, allow_blank=True)
     utm_medium = serializers.CharField(max_length=200, required=False, allow_blank=True)
     utm_campaign = serializers.CharField(max_length=200, required=False, allow_blank=True)

@@ -8,9 +8,9 @@ import datetime as dt
 
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
-from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
+from leadcrm import inputs
 from leads.models import Stage
 from leads.normalize import normalize_country, normalize_domain, normalize_phone, normalize_properties
 
@@ -66,10 +66,13 @@ def _size(value: object) -> int | None:
 def _datetime(value: object) -> dt.datetime | None:
     if value in (None, ""):
         return None
-    parsed = parse_datetime(value) if isinstance(value, str) else None
+    try:
+        parsed = parse_datetime(value) if isinstance(value, str) and value.isascii() else None
+    except ValueError:
+        parsed = None
     if parsed is None:
         raise ValueError("Datetime has wrong format. Use ISO 8601, e.g. 2024-05-01T10:00:00Z.")
-    return parsed if timezone.is_aware(parsed) else timezone.make_aware(parsed, dt.UTC)
+    return inputs.check_datetime(parsed)
 
 
 def clean_lead_row(row: object, *, partial: bool = False, history: bool = False) -> tuple[dict, dict]:
@@ -126,12 +129,12 @@ def clean_lead_row(row: object, *, partial: bool = False, history: bool = False)
         errors[present[0]] = ["Only admins importing history may set stage, owner or closed_at."]
     elif present:
         if "stage" in row:
-            if row["stage"] in STAGES:
+            if isinstance(row["stage"], str) and row["stage"] in STAGES:
                 clean["stage"] = row["stage"]
             else:
                 errors["stage"] = [f"{row['stage']!r} is not a valid stage."]
         if row.get("owner") is not None:
-            if isinstance(row["owner"], int) and not isinstance(row["owner"], bool):
+            if inputs.int_or_none(row["owner"], minimum=1) is not None and not isinstance(row["owner"], (bool, str)):
                 clean["owner"] = row["owner"]
             else:
                 errors["owner"] = ["A user id is required."]

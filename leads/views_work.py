@@ -21,6 +21,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
+from leadcrm import inputs
 from leadcrm.errors import ServiceError
 from leads import queue_html, selectors, services, timeline_html, worklists
 from leads.exports import csv_response
@@ -140,10 +141,7 @@ def leads_list(request: HttpRequest) -> HttpResponse:
     qs = worklists.leads_list(user=request.user, params=request.GET)
     if request.GET.get("export") == "csv":
         return _export(qs, "leads.csv")
-    try:
-        page = max(1, int(request.GET.get("page", "1")))
-    except ValueError:
-        page = 1
+    page = inputs.int_or_none(request.GET.get("page", "1"), minimum=1, maximum=10**6) or 1
     start = (page - 1) * worklists.LIST_LIMIT
     rows = list(qs[start : start + worklists.LIST_LIMIT + 1])
     context = {

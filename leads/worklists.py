@@ -9,6 +9,7 @@ from django.db.models import DateTimeField, F, OuterRef, Q, QuerySet, Subquery, 
 from django.db.models.functions import NullIf
 
 from accounts.models import User
+from leadcrm import inputs
 from leads.models import OPEN_STAGES, Grade, Lead, SavedFilter, Stage
 from leads.selectors import leads_visible_to
 
@@ -59,7 +60,7 @@ def apply_filters(qs: QuerySet[Lead], params) -> QuerySet[Lead]:
     if params.get("campaign"):
         qs = qs.filter(utm_campaign=params["campaign"])
     score_min = params.get("score_min", "")
-    if score_min.isdigit():
+    if inputs.int_or_none(score_min, maximum=100) is not None:
         qs = qs.filter(score__gte=int(score_min))
     return qs
 
@@ -110,7 +111,7 @@ def leads_list(*, user: User, params) -> QuerySet[Lead]:
         qs = qs.filter(owner=user)
     elif owner == "none":
         qs = qs.filter(owner__isnull=True)
-    elif owner.isdigit():
+    elif inputs.int_or_none(owner) is not None:
         qs = qs.filter(owner_id=int(owner))
     order = {"score": ("-score", "-id"), "created": ("-created_at", "-id"), "activity": ("-last_activity_at", "-id")}
     return qs.select_related("owner").order_by(*order.get(params.get("order", ""), ("-created_at", "-id")))

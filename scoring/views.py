@@ -13,6 +13,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods
 
 from accounts.models import Role
+from leadcrm import inputs
 from leadcrm.errors import ServiceError
 from leads.models import ActorType
 from leads.services import Actor
@@ -30,7 +31,7 @@ def _int(value: str | None):
     if not value:
         return None
     try:
-        return int(value)
+        return inputs.parse_int(value, minimum=-inputs.MAX_BIGINT)
     except ValueError:
         return value  # the service refuses it with a clear message
 
