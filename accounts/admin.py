@@ -1,10 +1,50 @@
 """Admin for users and teams: roles, teams and each seller's routing profile."""
 
-from django.contrib import admin
+from django import forms
+from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
+from django.contrib.auth.forms import UserChangeForm
+from django.db import transaction
 from django.utils.translation import gettext_lazy as _
 
+from accounts import services
 from accounts.models import Notification, Team, User
+from leadcrm.errors import Conflict
+
+
+class LastAdminGuardMixin:
+    """The form refuses to demote or deactivate the last active admin (accounts.services)."""
+
+    def clean(self):
+        data = super().clean()
+        user = self.instance
+        if user.pk is not None:
+
+            def value(name):
+                return data[name] if name in data else getattr(user, name)
+
+            try:
+                with transaction.atomic():
+                    services.ensure_not_last_admin(
+                        user=user,
+                        role=value("role"),
+                        is_active=value("is_active"),
+                        is_superuser=value("is_superuser"),
+                    )
+            except Conflict as exc:
+                raise forms.ValidationError(str(exc), code=exc.guard) from exc
+        return data
+
+
+class UserAdminForm(LastAdminGuardMixin, UserChangeForm):
+    pass
+
+
+class MemberForm(LastAdminGuardMixin, forms.ModelForm):
+    class Meta:
+        model = User
+        fields = ("capacity", "weight", "routing_active", "is_active")
+
 
 admin.site.site_header = _("LeadCRM administration")
 admin.site.site_title = _("LeadCRM admin")
@@ -13,6 +53,7 @@ admin.site.index_title = _("Leads, people and settings")
 
 @admin.register(User)
 class UserAdmin(BaseUserAdmin):
+    form = UserAdminForm
     list_display = (
         "username",
         "email",
@@ -53,6 +94,20 @@ class UserAdmin(BaseUserAdmin):
         ),
         (_("Important dates"), {"classes": ("collapse",), "fields": ("last_login", "date_joined")}),
     )
+
+    def delete_model(self, request, obj):
+        self.delete_queryset(request, User.objects.filter(pk=obj.pk))
+
+    def delete_queryset(self, request, queryset):
+        """Deleting the last active admin is refused like demoting them."""
+        try:
+            with transaction.atomic():
+                for user in queryset:
+                    services.ensure_not_last_admin(user=user, role="", is_active=False, is_superuser=False)
+                    user.delete()
+        except Conflict as exc:
+            messages.error(request, str(exc))
+
     add_fieldsets = (
         (None, {"classes": ("wide",), "fields": ("username", "usable_password", "password1", "password2")}),
         (_("Role and team"), {"fields": ("email", "role", "team")}),
@@ -61,6 +116,7 @@ class UserAdmin(BaseUserAdmin):
 
 class MemberInline(admin.TabularInline):
     model = User
+    form = MemberForm
     fk_name = "team"
     fields = ("username", "role", "capacity", "weight", "routing_active", "is_active")
     readonly_fields = ("username", "role")

@@ -56,6 +56,11 @@ class User(AbstractUser):
         return self.is_superuser or self.role == Role.ADMIN
 
     @property
+    def uses_admin(self) -> bool:
+        """The Django admin is for admins (superusers or the admin role), active ones."""
+        return self.is_active and self.is_admin_role
+
+    @property
     def sees_all_leads(self) -> bool:
         return self.is_admin_role or self.role == Role.MARKETING
 

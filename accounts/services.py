@@ -10,10 +10,11 @@ from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.core.mail import send_mail
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
-from accounts.models import Notification, Team, User
-from leadcrm.errors import ServiceError
+from accounts.models import Notification, Role, Team, User
+from leadcrm.errors import Conflict, ServiceError
 
 logger = logging.getLogger(__name__)
 
@@ -50,8 +51,32 @@ def user_create(*, password: str, **fields: object) -> User:
     return user
 
 
+def ensure_not_last_admin(*, user: User, role: str, is_active: bool, is_superuser: bool) -> None:
+    """Refuse a change that leaves no active admin (nobody could manage users any more).
+    Call it in a transaction: the admins' rows are locked, so two admins demoting each
+    other at once cannot both succeed."""
+    if not user.pk:
+        return
+    current = User.objects.filter(pk=user.pk).values("role", "is_active", "is_superuser").first()
+    if current is None:
+        return
+    was_admin = current["is_active"] and (current["is_superuser"] or current["role"] == Role.ADMIN)
+    stays_admin = is_active and (is_superuser or role == Role.ADMIN)
+    if not was_admin or stays_admin:
+        return
+    admins = User.objects.select_for_update().filter(Q(is_superuser=True) | Q(role=Role.ADMIN), is_active=True)
+    if not [pk for pk in admins.values_list("pk", flat=True) if pk != user.pk]:
+        raise Conflict("last_admin", "This is the last active admin: make another admin first.")
+
+
 @transaction.atomic
 def user_update(*, user: User, password: str | None = None, **fields: object) -> User:
+    ensure_not_last_admin(
+        user=user,
+        role=fields.get("role", user.role),
+        is_active=fields.get("is_active", user.is_active),
+        is_superuser=fields.get("is_superuser", user.is_superuser),
+    )
     changed = [k for k in USER_FIELDS if k in fields and getattr(user, k) != fields[k]]
     for k in changed:
         setattr(user, k, fields[k])

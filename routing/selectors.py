@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from accounts.models import Role, Team, User
 from leads.models import OPEN_STAGES, Lead
+from leads.selectors import leads_visible_to
 from leads.services import SELLER_ROLES
 from routing.models import PartnerOffer, RoutingRule, SlaClock
 
@@ -36,9 +37,16 @@ def rules_visible_to(user: User) -> QuerySet[RoutingRule]:
 
 
 def offers_visible_to(user: User) -> QuerySet[PartnerOffer]:
+    """Offers name their lead: admins and marketing (who see every lead) see all; a
+    partner's login its partner's offers; a manager the offers of leads of their team
+    (leads.selectors.leads_visible_to); nobody else any."""
     qs = PartnerOffer.objects.select_related("partner", "lead")
-    if user.is_admin_role or user.role in (Role.MARKETING, Role.MANAGER):
+    if not user.is_authenticated or not user.is_active:
+        return qs.none()
+    if user.sees_all_leads:
         return qs
+    if user.role == Role.MANAGER:
+        return qs.filter(Q(partner__user=user) | Q(lead__in=leads_visible_to(user).values("pk")))
     return qs.filter(partner__user=user)
 
 

@@ -146,19 +146,27 @@ def test_navigation_depends_on_the_role(client, org):
     assert reverse("admin:index") not in html
     assert reverse("api-docs") in html and reverse("logout") in html
 
+    # Issue 14: the Django admin is for admins only; marketing no longer gets the link.
     client.force_login(org["marketing"])
+    html = client.get("/").content.decode()
+    assert reverse("admin:index") not in html
+
+    client.force_login(org["admin"])
     html = client.get("/").content.decode()
     assert reverse("admin:index") in html
 
 
-def test_marketing_staff_can_open_the_admin(client):
+def test_marketing_staff_cannot_open_the_admin(client):
+    """Issue 14: marketing reassigned a seller's lead in the admin; it is for admins only now
+    (this test used to assert that marketing staff with lead permissions opened it)."""
     from django.contrib.auth.models import Permission
 
     marketing = UserFactory(role=Role.MARKETING)
     marketing.user_permissions.add(*Permission.objects.filter(codename__in=["view_lead", "change_lead"]))
     LeadFactory()
     client.force_login(marketing)
-    assert client.get(reverse("admin:leads_lead_changelist")).status_code == 200
+    response = client.get(reverse("admin:leads_lead_changelist"))
+    assert response.status_code == 302 and response["Location"].startswith(reverse("admin:login"))
 
 
 def test_dashboard_query_count_does_not_grow_with_leads(client, django_assert_num_queries):
