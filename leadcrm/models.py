@@ -45,6 +45,7 @@ class Job(models.Model):
     went stale is taken over and continues from its cursor."""
 
     kind = models.CharField(max_length=64)
+    key = models.CharField(max_length=100, blank=True, help_text="Makes a scheduled job once per key (e.g. a night).")
     params = models.JSONField(default=dict, blank=True)
     status = models.CharField(max_length=10, choices=JobStatus.choices, default=JobStatus.QUEUED)
     cursor = models.JSONField(default=dict, blank=True)
@@ -56,11 +57,15 @@ class Job(models.Model):
     )
     created_at = models.DateTimeField(auto_now_add=True)
     heartbeat_at = models.DateTimeField(null=True, blank=True)
+    holder = models.CharField(max_length=32, blank=True, help_text="Token of the run holding the job.")
+    enqueued_at = models.DateTimeField(null=True, blank=True, help_text="Last time its task was sent.")
+    retry_at = models.DateTimeField(null=True, blank=True, help_text="A failed attempt is retried from then.")
     finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]
         indexes = [models.Index(fields=["status", "heartbeat_at"], name="job_status_heartbeat")]
+        constraints = [models.UniqueConstraint(fields=["key"], condition=~models.Q(key=""), name="job_key_unique")]
 
     def __str__(self) -> str:
         return f"{self.kind} #{self.pk} ({self.status})"

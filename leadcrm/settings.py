@@ -219,6 +219,8 @@ CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_BEAT_SCHEDULE: dict = {
+    # Resumable jobs (leadcrm.jobs): send again the ones never sent or whose worker died.
+    "leadcrm-jobs-resume": {"task": "leadcrm.tasks.jobs_resume", "schedule": 15.0},
     # Routing: what is due (SLA clocks, partner deadlines) lives in the database; these find it.
     "routing-sla-check": {"task": "routing.tasks.sla_check", "schedule": 60.0},
     "routing-partner-offers-expire": {"task": "routing.tasks.partner_offers_expire", "schedule": 120.0},
@@ -236,6 +238,8 @@ CELERY_BEAT_SCHEDULE: dict = {
 # Until a scoring rule set defines its own, the MQL threshold comes from here.
 LEADCRM_MQL_THRESHOLD = env.int("LEADCRM_MQL_THRESHOLD", default=50)
 LEADCRM_BULK_MAX_ROWS = 10_000
+# A resumable job whose heartbeat is older than this is taken over (its worker presumed dead).
+LEADCRM_JOB_STALE_SECONDS = env.int("LEADCRM_JOB_STALE_SECONDS", default=45)
 # The dashboard reads its aggregate tables while their last rebuild is younger than this.
 LEADCRM_DASHBOARD_ROLLUP_MAX_AGE = env.int("LEADCRM_DASHBOARD_ROLLUP_MAX_AGE", default=900)
 

@@ -14,7 +14,7 @@ def lead_activity_refresh(lead_ids: list[int], **_: object) -> int:
 
 @shared_task(acks_late=True, reject_on_worker_lost=True)
 def import_run(job_id: int) -> None:
-    """Run one CSV import (or its dry run) in chunks, saving progress after each chunk."""
+    """A message sent before imports ran as jobs: continue that import's job (leadcrm.jobs)."""
     from leads import imports
 
     imports.import_job_run(job_id=job_id)
