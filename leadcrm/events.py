@@ -1,20 +1,17 @@
 """Domain events and who reacts to them: the one table a reader follows from capture to
 scoring, routing and nurturing.
 
-Services call `emit()` inside their transaction; reactions (Celery tasks, named by dotted
-path so apps never import each other in a circle) are enqueued only after commit, so a
-rolled-back write never triggers anything. Every payload carries `lead_ids`, so a batch
-of 10,000 leads is one message, not 10,000.
+Services call `emit()` inside their transaction: it writes one outbox row per reaction
+(a Celery task, named by dotted path so apps never import each other in a circle, and its
+keyword arguments) in that same transaction, so a rolled-back write triggers nothing and a
+committed one never loses its reactions. After commit `leadcrm.outbox` relays the rows to
+the broker (at once when it answers, else later by the relay loop, until it takes them).
+Every payload carries `lead_ids`, so a batch of 10,000 leads is one message, not 10,000.
 """
 
 from __future__ import annotations
 
-import logging
-
-from django.db import transaction
-from django.utils.module_loading import import_string
-
-logger = logging.getLogger(__name__)
+from dataclasses import dataclass, field
 
 LEAD_CREATED = "lead.created"
 LEAD_UPDATED = "lead.updated"
@@ -22,10 +19,39 @@ LEAD_ACTIVITY_RECORDED = "lead.activity_recorded"
 LEAD_STAGE_CHANGED = "lead.stage_changed"
 LEAD_ASSIGNED = "lead.assigned"
 LEAD_SCORE_CHANGED = "lead.score_changed"
+# After a rescore of given leads (changed or not); `cause` says why they were rescored.
+LEAD_SCORED = "lead.scored"
+# Work kicked off by a service (not about given leads): one task, its own arguments.
+JOB_REQUESTED = "job.requested"
 
-# event -> Celery tasks (dotted paths) that react, in order.
-REACTIONS: dict[str, tuple[str, ...]] = {
-    LEAD_CREATED: ("scoring.tasks.leads_rescore", "routing.tasks.leads_route_on_capture"),
+
+@dataclass(frozen=True, eq=False)
+class Reaction:
+    """A task reacting to an event: `kwargs` are added to the event's payload, and `when`
+    (payload values that must match) keeps the row from being written otherwise. Equal to
+    its task's dotted path, as the plain entries of the table are."""
+
+    task: str
+    kwargs: dict = field(default_factory=dict)
+    when: dict = field(default_factory=dict)
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, str):
+            return other == self.task
+        if isinstance(other, Reaction):
+            return (self.task, self.kwargs, self.when) == (other.task, other.kwargs, other.when)
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(self.task)
+
+
+# event -> reactions (a task's dotted path, or a Reaction). Order between them is not a
+# rule (they run side by side); where order matters, the later reaction listens to an event
+# the earlier one emits: routing at capture follows the first scoring (`lead.scored` with
+# cause `lead.created`), so a grade or score rule judges the lead's real score.
+REACTIONS: dict[str, tuple[str | Reaction, ...]] = {
+    LEAD_CREATED: (Reaction("scoring.tasks.leads_rescore", {"cause": LEAD_CREATED}),),
     LEAD_UPDATED: ("scoring.tasks.leads_rescore",),
     LEAD_ACTIVITY_RECORDED: (
         "leads.tasks.lead_activity_refresh",
@@ -35,20 +61,28 @@ REACTIONS: dict[str, tuple[str, ...]] = {
     LEAD_STAGE_CHANGED: ("routing.tasks.leads_route_on_stage", "routing.tasks.sla_first_touch"),
     LEAD_ASSIGNED: ("routing.tasks.sla_clocks_sync",),
     LEAD_SCORE_CHANGED: (),
+    LEAD_SCORED: (Reaction("routing.tasks.leads_route_on_capture", when={"cause": LEAD_CREATED}),),
 }
 
 
 def emit(event: str, *, lead_ids: list[int], **payload: object) -> None:
+    """Owe the event's reactions: outbox rows written in the caller's transaction."""
     if event not in REACTIONS:
         raise ValueError(f"Unknown domain event {event!r}")
     if not lead_ids or not REACTIONS[event]:
         return
+    from leadcrm import outbox
+
     data = {"lead_ids": list(lead_ids), **payload}
-    transaction.on_commit(lambda: _dispatch(event, data))
+    reactions = (r if isinstance(r, Reaction) else Reaction(r) for r in REACTIONS[event])
+    owed = [(r.task, {**data, **r.kwargs}) for r in reactions if all(data.get(k) == v for k, v in r.when.items())]
+    if owed:
+        outbox.write(event, owed)
 
 
-def _dispatch(event: str, data: dict) -> None:
-    for path in REACTIONS[event]:
-        task = import_string(path)
-        task.delay(**data)
-        logger.debug("event %s -> %s (%d leads)", event, path, len(data["lead_ids"]))
+def enqueue(task: str, **kwargs: object) -> None:
+    """Owe one task that is not a reaction to leads (an import run, a full rescore): the
+    same outbox, so it is sent once committed and kept until the broker takes it."""
+    from leadcrm import outbox
+
+    outbox.write(JOB_REQUESTED, [(task, kwargs)])

@@ -207,8 +207,21 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         "store_processed": False,
     }
 else:
-    # Long enough that a slow task is not re-delivered while it runs.
-    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        # Long enough that a slow task is not re-delivered while it runs.
+        "visibility_timeout": 3600,
+        # A publish to a down broker fails in milliseconds (the outbox keeps the reaction):
+        # no reconnect loop when opening a channel, short socket timeouts. The worker's own
+        # reconnects follow broker_connection_retry / _max_retries, not these.
+        "max_retries": 0,
+        "socket_connect_timeout": 0.5,
+        "socket_timeout": 5.0,
+    }
+CELERY_BROKER_CONNECTION_TIMEOUT = 1.0
+CELERY_BROKER_CONNECTION_RETRY = True  # the worker and beat reconnect by themselves
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BROKER_CONNECTION_MAX_RETRIES = None  # ... for as long as the broker is away
+CELERY_TASK_PUBLISH_RETRY = False  # the outbox retries, not the publisher
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
@@ -221,6 +234,9 @@ CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_BEAT_SCHEDULE: dict = {
     # Resumable jobs (leadcrm.jobs): send again the ones never sent or whose worker died.
     "leadcrm-jobs-resume": {"task": "leadcrm.tasks.jobs_resume", "schedule": 15.0},
+    # The outbox: pending reactions go out (a stale tick is dropped, the next one follows).
+    "outbox-relay": {"task": "leadcrm.tasks.outbox_relay", "schedule": 5.0, "options": {"expires": 10}},
+    "outbox-prune": {"task": "leadcrm.tasks.outbox_prune", "schedule": crontab(hour=4, minute=0)},
     # Routing: what is due (SLA clocks, partner deadlines) lives in the database; these find it.
     "routing-sla-check": {"task": "routing.tasks.sla_check", "schedule": 60.0},
     "routing-partner-offers-expire": {"task": "routing.tasks.partner_offers_expire", "schedule": 120.0},

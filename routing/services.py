@@ -274,6 +274,7 @@ def lead_route(
     reason: str = "",
     exclude_user_ids: Iterable[int] = (),
     context: Context | None = None,
+    unowned_only: bool = False,
 ) -> RouteResult:
     """Route one lead: its company's owner (unless away), else the first matching rule
     (team round-robin, named seller, partner), else the default team. No seller with room →
@@ -282,7 +283,7 @@ def lead_route(
     excluded_users = set(exclude_user_ids)
     with transaction.atomic():
         lead = Lead.objects.select_for_update(of=("self",)).select_related("company__owner").get(pk=lead_id)
-        if lead.stage in CLOSED_STAGES:
+        if lead.stage in CLOSED_STAGES or (unowned_only and lead.owner_id is not None):
             return RouteResult(lead.pk, "skipped", lead.owner_id, lead.team_id)
         now = timezone.now()
         facts = _facts(lead)
@@ -818,7 +819,8 @@ def leads_route_batch(*, lead_ids: Iterable[int], actor: Actor) -> dict[str, int
         _notify_batch(notes, pooled)
         events.emit(events.LEAD_ASSIGNED, lead_ids=[u["id"] for u in updates])
     for pk in one_by_one:
-        result = lead_route(lead_id=pk, actor=actor, context=ctx)
+        # Owned meanwhile (a concurrent or repeated routing of the batch): left alone.
+        result = lead_route(lead_id=pk, actor=actor, context=ctx, unowned_only=True)
         counts[result.outcome] = counts.get(result.outcome, 0) + 1
     return counts
 

@@ -29,7 +29,9 @@ def leads_route_on_stage(lead_ids: list[int], to_stage: str = "", **_: object) -
 
 @shared_task(**TASK)
 def leads_route_on_capture(lead_ids: list[int], **_: object) -> dict:
-    """lead.created: route at capture when the routing settings say so."""
+    """lead.scored after lead.created: route at capture (when the routing settings say so)
+    once the lead has its first score, so grade and score rules judge the real one.
+    Owned leads are skipped under their row lock: a second delivery routes nobody twice."""
     if not RoutingSettings.current().route_on_capture:
         return {}
     return services.leads_route_batch(lead_ids=_unowned(lead_ids), actor=Actor.automation())

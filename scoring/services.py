@@ -23,6 +23,7 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import Max
 from django.utils import timezone
 
+from leadcrm import events
 from leadcrm.errors import ServiceError
 from leads import services as lead_services
 from leads.models import CLOSED_STAGES, Lead, Stage, TouchpointType
@@ -201,15 +202,9 @@ def ruleset_copy(*, ruleset_id: int, actor: Actor, name: str = "") -> RuleSet:
 
 
 def _rescore_if_active(ruleset: RuleSet) -> None:
+    """Through the outbox: sent once committed, kept while the broker is down."""
     if ruleset.is_active:
-        group = ruleset.group
-        transaction.on_commit(lambda: _enqueue_rescore_all(group))
-
-
-def _enqueue_rescore_all(group: str) -> None:
-    from scoring import tasks
-
-    tasks.leads_rescore_all.delay(group=group)
+        events.enqueue("scoring.tasks.leads_rescore_all", group=ruleset.group)
 
 
 def ruleset_update(*, ruleset_id: int, data: dict, actor: Actor) -> RuleSet:
@@ -700,13 +695,18 @@ def _rescore_default(
     writer.finish()
 
 
-def leads_rescore(*, lead_ids: list[int], now: dt.datetime | None = None) -> RescoreStats:
+def leads_rescore(*, lead_ids: list[int], now: dt.datetime | None = None, cause: str = "") -> RescoreStats:
     """Rescore these leads from their facts and events (after an event or a change):
-    idempotent, a few queries for any number of ids."""
+    idempotent, a few queries for any number of ids. Then `lead.scored` with the `cause`
+    (the event that asked), in the same transaction: what must follow the scoring (routing
+    at capture) reacts to it."""
     ids = sorted({int(i) for i in lead_ids})
     if not ids:
         return RescoreStats()
-    return _rescore(lead_ids=ids, now=now)
+    with transaction.atomic():
+        stats = _rescore(lead_ids=ids, now=now)
+        events.emit(events.LEAD_SCORED, lead_ids=ids, cause=cause)
+    return stats
 
 
 def leads_rescore_all(

@@ -14,8 +14,8 @@ RETRY = {"autoretry_for": (Exception,), "retry_backoff": True, "retry_backoff_ma
 
 
 @shared_task(acks_late=True, reject_on_worker_lost=True, **RETRY)
-def leads_rescore(lead_ids: list[int], **_: object) -> int:
-    return services.leads_rescore(lead_ids=lead_ids).changed
+def leads_rescore(lead_ids: list[int], cause: str = "", **_: object) -> int:
+    return services.leads_rescore(lead_ids=lead_ids, cause=cause).changed
 
 
 @shared_task(acks_late=True, reject_on_worker_lost=True, **RETRY)

@@ -18,7 +18,8 @@ def test_reactions_are_in_the_one_table():
     assert "routing.tasks.leads_route_on_stage" in events.REACTIONS[events.LEAD_STAGE_CHANGED]
     assert "routing.tasks.sla_first_touch" in events.REACTIONS[events.LEAD_STAGE_CHANGED]
     assert "routing.tasks.sla_first_touch" in events.REACTIONS[events.LEAD_ACTIVITY_RECORDED]
-    assert "routing.tasks.leads_route_on_capture" in events.REACTIONS[events.LEAD_CREATED]
+    # Routing at capture follows the first scoring (issue 14), not lead.created itself.
+    assert "routing.tasks.leads_route_on_capture" in events.REACTIONS[events.LEAD_SCORED]
     assert "routing.tasks.sla_clocks_sync" in events.REACTIONS[events.LEAD_ASSIGNED]
 
 
