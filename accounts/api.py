@@ -16,6 +16,13 @@ from accounts import services
 from accounts.models import Notification, Role, Team, User
 
 
+def _actor(request):
+    """Who the audit log names (leads.api.actor_of; imported late: leads.api imports much)."""
+    from leads.api import actor_of
+
+    return actor_of(request)
+
+
 class UserSerializer(serializers.Serializer):
     id = serializers.IntegerField(read_only=True)
     username = serializers.RegexField(r"^[\w.@+-]+\Z", max_length=150)
@@ -98,7 +105,7 @@ class UserListCreate(APIView):
         fields = dict(data.validated_data)
         if not fields.get("password"):
             return Response({"password": ["This field is required."]}, status=status.HTTP_400_BAD_REQUEST)
-        user = services.user_create(**fields)
+        user = services.user_create(actor=_actor(request), **fields)
         return Response(UserSerializer(user).data, status=status.HTTP_201_CREATED)
 
 
@@ -113,7 +120,7 @@ class UserDetail(APIView):
         require_admin(request)
         data = UserSerializer(user, data=request.data, partial=True)
         data.is_valid(raise_exception=True)
-        user = services.user_update(user=user, **data.validated_data)
+        user = services.user_update(user=user, actor=_actor(request), **data.validated_data)
         return Response(UserSerializer(user).data)
 
 
@@ -127,7 +134,7 @@ class TeamListCreate(APIView):
         require_admin(request)
         data = TeamSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        team = services.team_create(**data.validated_data)
+        team = services.team_create(actor=_actor(request), **data.validated_data)
         return Response(TeamSerializer(team).data, status=status.HTTP_201_CREATED)
 
 
@@ -142,7 +149,9 @@ class TeamDetail(APIView):
         require_admin(request)
         data = TeamSerializer(team, data=request.data, partial=True)
         data.is_valid(raise_exception=True)
-        return Response(TeamSerializer(services.team_update(team=team, **data.validated_data)).data)
+        return Response(
+            TeamSerializer(services.team_update(team=team, actor=_actor(request), **data.validated_data)).data
+        )
 
 
 # --- in-app notifications (each user reads and clears their own) -------------------------

@@ -1,9 +1,11 @@
-"""Writes on users and teams (admins only, checked by the API)."""
+"""Writes on users and teams (admins only, checked by the API), audited: the password is
+never in the log, only that it changed."""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.contrib.auth.password_validation import validate_password
@@ -14,7 +16,11 @@ from django.db.models import Q
 from django.utils import timezone
 
 from accounts.models import Notification, Role, Team, User
+from leadcrm import audit
 from leadcrm.errors import Conflict, ServiceError
+
+if TYPE_CHECKING:
+    from leads.services import Actor
 
 logger = logging.getLogger(__name__)
 
@@ -43,11 +49,18 @@ def _set_password(user: User, password: str) -> None:
 
 
 @transaction.atomic
-def user_create(*, password: str, **fields: object) -> User:
+def user_create(*, password: str, actor: Actor | None = None, **fields: object) -> User:
     user = User(**{k: v for k, v in fields.items() if k in USER_FIELDS})
     _set_password(user, password)
     user.is_staff = user.role in ("admin", "marketing")
     user.save()
+    given = [k for k in USER_FIELDS if k in fields]
+    audit.record(
+        actor=actor,
+        action="user.create",
+        target=user,
+        changes={k: [None, v] for k, v in audit.snapshot(user, [*given, "is_staff"]).items()},
+    )
     return user
 
 
@@ -70,7 +83,8 @@ def ensure_not_last_admin(*, user: User, role: str, is_active: bool, is_superuse
 
 
 @transaction.atomic
-def user_update(*, user: User, password: str | None = None, **fields: object) -> User:
+def user_update(*, user: User, password: str | None = None, actor: Actor | None = None, **fields: object) -> User:
+    before = audit.snapshot(user, [*USER_FIELDS, "is_staff"])
     ensure_not_last_admin(
         user=user,
         role=fields.get("role", user.role),
@@ -88,21 +102,42 @@ def user_update(*, user: User, password: str | None = None, **fields: object) ->
         changed.append("is_staff")
     if changed:
         user.save(update_fields=changed)
+        action = "user.deactivate" if "is_active" in changed and not user.is_active else "user.update"
+        if "role" in changed:
+            action = "user.role_change"
+        audit.record(
+            actor=actor,
+            action=action,
+            target=user,
+            changes=audit.diff(before, user),
+            details={"password_changed": True} if "password" in changed else None,
+        )
     return user
 
 
 @transaction.atomic
-def team_create(*, name: str, manager: User | None = None, timezone: str = "Europe/Paris") -> Team:
-    return Team.objects.create(name=name, manager=manager, timezone=timezone)
+def team_create(
+    *, name: str, manager: User | None = None, timezone: str = "Europe/Paris", actor: Actor | None = None
+) -> Team:
+    team = Team.objects.create(name=name, manager=manager, timezone=timezone)
+    audit.record(
+        actor=actor,
+        action="team.create",
+        target=team,
+        changes={k: [None, v] for k, v in audit.snapshot(team, ("name", "manager", "timezone")).items()},
+    )
+    return team
 
 
 @transaction.atomic
-def team_update(*, team: Team, **fields: object) -> Team:
+def team_update(*, team: Team, actor: Actor | None = None, **fields: object) -> Team:
+    before = audit.snapshot(team, ("name", "manager", "timezone"))
     changed = [k for k in ("name", "manager", "timezone") if k in fields]
     for k in changed:
         setattr(team, k, fields[k])
     if changed:
         team.save(update_fields=changed)
+        audit.record(actor=actor, action="team.update", target=team, changes=audit.diff(before, team), skip_empty=True)
     return team
 
 

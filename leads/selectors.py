@@ -10,6 +10,7 @@ from django.db.models import Count, Q, QuerySet
 from django.utils.module_loading import import_string
 
 from accounts.models import Role, User
+from leadcrm.models import AuditEntry
 from leads import lifecycle
 from leads.models import (
     FUNNEL_STAGES,
@@ -73,8 +74,9 @@ def user_may_edit_lead(user: User) -> bool:
 
 
 def lead_history(*, lead: Lead, limit: int = 500) -> list[dict]:
-    """Stage changes, assignments, score changes and touchpoints of one lead, newest first,
-    in one shape. Four queries whatever the length."""
+    """Stage changes, assignments, score changes, touchpoints and audited edits (field
+    changes, BANT, partner answers) of one lead, newest first, in one shape. Five queries
+    whatever the length."""
     items: list[dict] = []
     for sc in StageChange.objects.filter(lead=lead).select_related("actor")[:limit]:
         items.append(
@@ -131,8 +133,30 @@ def lead_history(*, lead: Lead, limit: int = 500) -> list[dict]:
                 "actor": t.author.username if t.author else None,
             }
         )
+    audited = (
+        AuditEntry.objects.filter(target_type="leads.lead", target_id=str(lead.pk))
+        .exclude(action__in=HISTORY_OWN_ROWS)
+        .select_related("actor")
+        .order_by("-at", "-id")[:limit]
+    )
+    for e in audited:
+        items.append(
+            {
+                "kind": "audit",
+                "at": e.at,
+                "action": e.action,
+                "changes": e.changes,
+                "actor_type": e.actor_kind,
+                "actor": e.actor.username if e.actor else None,
+                "reason": (e.details or {}).get("reason", ""),
+            }
+        )
     items.sort(key=lambda i: i["at"], reverse=True)
     return items[:limit]
+
+
+# Audited actions the history already shows through their own rows (StageChange, Assignment).
+HISTORY_OWN_ROWS = ("lead.create", "lead.stage", "lead.assign")
 
 
 def funnel_counts(leads: QuerySet[Lead]) -> dict:

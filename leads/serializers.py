@@ -177,7 +177,7 @@ class EventInputSerializer(serializers.Serializer):
 class HistoryItemSerializer(serializers.Serializer):
     """One row of a lead's history; `kind` says which of the optional fields are present."""
 
-    kind = serializers.ChoiceField(choices=["stage_change", "assignment", "touchpoint"])
+    kind = serializers.ChoiceField(choices=["stage_change", "assignment", "score_change", "touchpoint", "audit"])
     at = serializers.DateTimeField()
 
 

@@ -21,7 +21,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from accounts.models import Role, User
-from leadcrm import events
+from leadcrm import audit, events
 from leadcrm.bulk import bulk_insert, insert_select, update_rows
 from leadcrm.errors import ServiceError
 from leads import lifecycle, selectors
@@ -63,6 +63,8 @@ WRITABLE_FIELDS = (
     "utm_content",
 )
 UTM_FIELDS = ("utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content")
+# What a lead edit audits as old → new (the company link follows company_name/domain).
+AUDITED_FIELDS = (*WRITABLE_FIELDS, "email", "properties", "company")
 
 
 @dataclass(frozen=True)
@@ -181,6 +183,7 @@ def _create(*, email: str, data: dict, actor: Actor) -> Lead:
         reason="Captured" + (f" from {lead.source}" if lead.source else ""),
         created_at=now,
     )
+    audit.record(actor=actor, action="lead.create", target=lead, details={"source": lead.source})
     events.emit(events.LEAD_CREATED, lead_ids=[lead.pk])
     return lead
 
@@ -188,12 +191,16 @@ def _create(*, email: str, data: dict, actor: Actor) -> Lead:
 def _recapture(*, lead_id: int, data: dict, actor: Actor) -> Lead:
     with transaction.atomic():
         lead = Lead.objects.select_for_update().get(pk=lead_id)
+        before = audit.snapshot(lead, AUDITED_FIELDS)
         changed = _apply_fields(lead, data, overwrite_blank=False)
         if {"company_name", "company_domain"} & set(changed):
             lead.company = _company_for(lead.company_name, lead.company_domain, data)
             changed.append("company")
         if changed:
             lead.save(update_fields=[*changed, "updated_at"])
+            audit.record(
+                actor=actor, action="lead.recapture", target=lead, changes=audit.diff(before, lead), skip_empty=True
+            )
         _capture_touchpoint(lead, data, timezone.now(), actor).save()
         events.emit(events.LEAD_UPDATED, lead_ids=[lead.pk])
         events.emit(events.LEAD_ACTIVITY_RECORDED, lead_ids=[lead.pk])
@@ -243,6 +250,7 @@ def lead_update(*, lead_id: int, data: dict, actor: Actor) -> Lead:
     set to null is removed."""
     with transaction.atomic():
         lead = Lead.objects.select_for_update().get(pk=lead_id)
+        before = audit.snapshot(lead, AUDITED_FIELDS)
         props = data.get("properties")
         data = {k: v for k, v in data.items() if k != "properties"}
         changed = _apply_fields(lead, data, overwrite_blank=True)
@@ -262,6 +270,9 @@ def lead_update(*, lead_id: int, data: dict, actor: Actor) -> Lead:
             changed.append("company")
         if changed:
             lead.save(update_fields=[*changed, "updated_at"])
+            audit.record(
+                actor=actor, action="lead.update", target=lead, changes=audit.diff(before, lead), skip_empty=True
+            )
             events.emit(events.LEAD_UPDATED, lead_ids=[lead.pk], fields=changed)
     return lead
 
@@ -350,21 +361,31 @@ def _bulk_upsert(rows: list[tuple[int, dict]], actor: Actor, history: bool) -> l
     to_create: list[Lead] = []
     to_update: list[Lead] = []
     update_fields: set[str] = set()
+    edits: list[tuple[Lead, dict]] = []  # (lead, {field: [old, new]}) for the audit
     for email, data in merged.items():
         lead = existing.get(email)
         if lead is None:
             lead = _new_lead(email=email, now=now)
             _apply_fields(lead, data, overwrite_blank=True)
             to_create.append(lead)
+            is_new = True
         else:
+            before = {f: getattr(lead, f) for f in (*WRITABLE_FIELDS, "properties")}
+            old_company = lead.company_id
             changed = _apply_fields(lead, data, overwrite_blank=False)
             if changed:
                 update_fields.update(changed)
+                edits.append((lead, {f: [before[f], getattr(lead, f)] for f in changed}))
             to_update.append(lead)
+            is_new = False
         if lead.company_domain in companies:
             if lead.company_id != companies[lead.company_domain].pk:
                 lead.company_id = companies[lead.company_domain].pk
                 update_fields.add("company")
+                if not is_new:
+                    if not edits or edits[-1][0] is not lead:
+                        edits.append((lead, {}))
+                    edits[-1][1]["company"] = [old_company, lead.company_id]
     _insert_new_leads(to_create, actor=actor, now=now)
     if to_update and update_fields:
         for lead in to_update:
@@ -373,10 +394,23 @@ def _bulk_upsert(rows: list[tuple[int, dict]], actor: Actor, history: bool) -> l
 
     stage_changes: list[StageChange] = []
     touchpoints = [_capture_touchpoint(lead, merged[lead.email], now, actor) for lead in to_update]
+    audits = [
+        audit.entry(
+            actor=actor, action="lead.create", target=("leads.lead", x.pk, x.email), details={"bulk": True}, at=now
+        )
+        for x in to_create
+    ]
+    audits += [
+        audit.entry(actor=actor, action="lead.recapture", target=("leads.lead", x.pk, x.email), changes=c, at=now)
+        for x, c in edits
+    ]
     if history:
-        stage_changes += _bulk_history(merged, {**existing, **{x.email: x for x in to_create}}, owners, actor, now)
+        stage_changes += _bulk_history(
+            merged, {**existing, **{x.email: x for x in to_create}}, owners, actor, now, audits
+        )
     bulk_insert(stage_changes, model=StageChange)
     bulk_insert(touchpoints, model=Touchpoint)
+    audit.record_many(audits)  # one INSERT for the whole batch
 
     events.emit(events.LEAD_CREATED, lead_ids=[x.pk for x in to_create])
     events.emit(events.LEAD_UPDATED, lead_ids=[x.pk for x in to_update])
@@ -461,7 +495,12 @@ def _insert_new_leads(leads: list[Lead], *, actor: Actor, now: dt.datetime) -> N
 
 
 def _bulk_history(
-    merged: dict[str, dict], leads: dict[str, Lead], owners: dict[int, User], actor: Actor, now: dt.datetime
+    merged: dict[str, dict],
+    leads: dict[str, Lead],
+    owners: dict[int, User],
+    actor: Actor,
+    now: dt.datetime,
+    audits: list[dict],
 ) -> list[StageChange]:
     """Admin history import: current stage, owner and closing date as given, audited."""
     changes, assignments, touched = [], [], []
@@ -482,6 +521,16 @@ def _bulk_history(
                     created_at=when,
                 )
             )
+            audits.append(
+                audit.entry(
+                    actor=actor,
+                    action="lead.stage",
+                    target=("leads.lead", lead.pk, lead.email),
+                    changes={"stage": [lead.stage, stage]},
+                    details={"reason": "History import"},
+                    at=now,
+                )
+            )
             lead.stage, lead.stage_changed_at, dirty = stage, when, True
             if stage in CLOSED_STAGES:
                 lead.closed_at = data.get("closed_at") or now
@@ -496,6 +545,16 @@ def _bulk_history(
                     actor_type=ActorType.IMPORT,
                     actor=actor.user,
                     reason="History import",
+                )
+            )
+            audits.append(
+                audit.entry(
+                    actor=actor,
+                    action="lead.assign",
+                    target=("leads.lead", lead.pk, lead.email),
+                    changes={"owner": [lead.owner_id, owner], "team": [lead.team_id, owner.team_id]},
+                    details={"reason": "History import"},
+                    at=now,
                 )
             )
             lead.owner, lead.team_id, dirty = owner, owner.team_id, True
@@ -634,6 +693,9 @@ def _move(*, lead_id: int, to: str, actor: Actor, reason: str = "", override: bo
         StageChange.objects.create(
             lead=lead, from_stage=src, to_stage=to, actor_type=actor.kind, actor=actor.user, reason=note, created_at=now
         )
+        audit.record(
+            actor=actor, action="lead.stage", target=lead, changes={"stage": [src, to]}, details={"reason": note}
+        )
         events.emit(events.LEAD_STAGE_CHANGED, lead_ids=[lead.pk], from_stage=src, to_stage=to)
     return lead
 
@@ -729,8 +791,11 @@ def lead_bant_set(*, lead_id: int, actor: Actor, **fields: str) -> Bant:
     if unknown:
         raise ServiceError({f: ["Unknown BANT field."] for f in unknown})
     with transaction.atomic():
-        Lead.objects.select_for_update().get(pk=lead_id)
+        lead = Lead.objects.select_for_update().get(pk=lead_id)
+        old = Bant.objects.filter(lead_id=lead_id).first()
+        before = audit.snapshot(old, fields) if old else dict.fromkeys(fields, "")
         bant, _ = Bant.objects.update_or_create(lead_id=lead_id, defaults={**fields, "updated_by": actor.user})
+        audit.record(actor=actor, action="lead.bant", target=lead, changes=audit.diff(before, bant), skip_empty=True)
         events.emit(events.LEAD_UPDATED, lead_ids=[lead_id], fields=["bant"])
     return bant
 
@@ -755,7 +820,7 @@ def lead_assign(
         raise ServiceError({"owner": ["Leads can only be assigned to active sellers or managers."]})
     with transaction.atomic():
         lead = Lead.objects.select_for_update().get(pk=lead_id)
-        previous = lead.owner_id
+        previous, previous_team = lead.owner_id, lead.team_id
         team = owner.team_id if owner is not None else team_id if team_id is not None else lead.team_id
         if previous == (owner.pk if owner else None) and team == lead.team_id:
             return lead
@@ -770,6 +835,13 @@ def lead_assign(
             actor=actor.user,
             reason=reason,
             details=details or {},
+        )
+        audit.record(
+            actor=actor,
+            action="lead.assign",
+            target=lead,
+            changes=audit.diff({"owner": previous, "team": previous_team}, {"owner": owner, "team": team}),
+            details={"reason": reason},
         )
         events.emit(events.LEAD_ASSIGNED, lead_ids=[lead.pk], owner_id=owner.pk if owner else None)
     return lead
@@ -823,7 +895,10 @@ def lead_scores_set(
     a write and a `ScoreChange` row (and `conversion_probability` when `with_probability`).
     A lead whose score crosses the MQL threshold upwards while MCL or RECYCLED is promoted to
     MQL by `actor` (automation). Each lead is compared with its current row under that row's
-    lock, so two concurrent rescores of one lead write one change and promote it once."""
+    lock, so two concurrent rescores of one lead write one change and promote it once.
+
+    Score writes are not in the audit log (ScoreChange is their history, and a full rescore
+    writes a million); the promotions they cause are."""
     if not updates:
         return ScoresSetResult([], [])
     threshold = selectors.mql_threshold() if mql_threshold is None else mql_threshold
@@ -1039,6 +1114,17 @@ def _promote_crossed(crossed: list[tuple], *, threshold: int, actor: Actor, now:
     fields = ["stage", "stage_changed_at", "updated_at"]
     update_rows(moves, model=Lead, fields=fields)
     bulk_insert(changes, model=StageChange)
+    audit.record_many(
+        audit.entry(
+            actor=actor,
+            action="lead.stage",
+            target=("leads.lead", c["lead_id"], ""),
+            changes={"stage": [c["from_stage"], Stage.MQL]},
+            details={"reason": c["reason"]},
+            at=now,
+        )
+        for c in changes
+    )
     for stage, ids in by_stage.items():
         events.emit(events.LEAD_STAGE_CHANGED, lead_ids=ids, from_stage=stage, to_stage=Stage.MQL)
     return [m["id"] for m in moves]

@@ -20,6 +20,25 @@ def _reason(item: dict) -> str:
     return f" — {escape(item['reason'])}" if item.get("reason") else ""
 
 
+def _value(value) -> str:
+    if isinstance(value, dict) and set(value) == {"id", "repr"}:
+        value = value["repr"]
+    if value in (None, ""):
+        return "–"
+    return escape(Truncator(str(value)).chars(80))
+
+
+def _changes(changes: dict) -> str:
+    """Each changed field as old → new."""
+    if not changes:
+        return ""
+    rows = "".join(
+        f"<li><code>{escape(name)}</code>: {_value(old)} → <strong>{_value(new)}</strong></li>"
+        for name, (old, new) in changes.items()
+    )
+    return f'<ul class="changes">{rows}</ul>'
+
+
 def timeline(history: list[dict], request=None) -> SafeString:
     if not history:
         return mark_safe(f'<li class="muted">{escape(_("Nothing yet."))}</li>')
@@ -38,6 +57,8 @@ def timeline(history: list[dict], request=None) -> SafeString:
                 f"{escape(item['to_owner'] or pool)}</strong> {_who(item)}{_reason(item)}"
                 + why.render({"item": item}, request)
             )
+        elif kind == "audit":
+            body = f"<strong>{escape(item['action'])}</strong> {_who(item)}{_reason(item)}" + _changes(item["changes"])
         elif kind == "score_change":
             grade = f" ({escape(item['grade'])})" if item.get("grade") else ""
             body = f"{escape(score)} {item['old_score']} → <strong>{item['new_score']}</strong>{grade}"

@@ -242,7 +242,7 @@ class _ConfigDetail(APIView):
     def delete(self, request, pk: int):
         obj = self._obj(request, pk)
         require_admin(request)
-        obj.delete()
+        services.config_delete(instance=obj, actor=actor_of(request))
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 

@@ -21,7 +21,7 @@ from django.utils import timezone
 
 from accounts import services as accounts_services
 from accounts.models import Role, Team, User
-from leadcrm import events
+from leadcrm import audit, events
 from leadcrm.bulk import bulk_insert, update_rows
 from leadcrm.errors import Conflict, ServiceError
 from leads import services as lead_services
@@ -436,11 +436,23 @@ def _pending_offer(offer_id: int, actor: Actor) -> PartnerOffer:
     return offer
 
 
+def _audit_offer(offer: PartnerOffer, actor: Actor) -> None:
+    """On the lead (its timeline shows the partner's answer)."""
+    audit.record(
+        actor=actor,
+        action=f"lead.partner_offer.{offer.status}",
+        target=("leads.lead", offer.lead_id, ""),
+        changes={"offer_status": [OfferStatus.PENDING, offer.status]},
+        details={"offer": offer.pk, "partner": offer.partner.name, "reason": offer.reason},
+    )
+
+
 def partner_offer_accept(*, offer_id: int, actor: Actor) -> PartnerOffer:
     with transaction.atomic():
         offer = _pending_offer(offer_id, actor)
         offer.status, offer.answered_at, offer.answered_by = OfferStatus.ACCEPTED, timezone.now(), actor.user
         offer.save(update_fields=["status", "answered_at", "answered_by"])
+        _audit_offer(offer, actor)
     return offer
 
 
@@ -451,6 +463,7 @@ def partner_offer_decline(*, offer_id: int, actor: Actor, reason: str = "") -> P
         offer.status, offer.answered_at, offer.answered_by = OfferStatus.DECLINED, timezone.now(), actor.user
         offer.reason = reason
         offer.save(update_fields=["status", "answered_at", "answered_by", "reason"])
+        _audit_offer(offer, actor)
         lead_route(lead_id=offer.lead_id, actor=actor, reason=f"Declined by partner {offer.partner.name}")
     return offer
 
@@ -768,6 +781,7 @@ def leads_route_batch(*, lead_ids: Iterable[int], actor: Actor) -> dict[str, int
                     counts["unmatched"] += 1
                     plans[i] = (x, "none", None, info)
         users_team = {u.pk: u.team_id for u in (*account_owners.values(), *named.values())}
+        previous_team = {x["pk"]: x["team_id"] for x in leads}
 
         updates, assignments, clocks_rows, notes = [], [], [], defaultdict(list)
         pooled: dict[int, list[str]] = defaultdict(list)
@@ -813,6 +827,20 @@ def leads_route_batch(*, lead_ids: Iterable[int], actor: Actor) -> dict[str, int
 
         _write_owners(updates)
         bulk_insert(assignments, model=Assignment)
+        audit.record_many(
+            audit.entry(
+                actor=actor,
+                action="lead.assign",
+                target=("leads.lead", a["lead_id"], ""),
+                changes=audit.diff(
+                    {"owner": None, "team": previous_team[a["lead_id"]]},
+                    {"owner": a["to_owner_id"], "team": a["team_id"]},
+                ),
+                details={"reason": a["reason"]},
+                at=now,
+            )
+            for a in assignments
+        )
         for team_id in touched_teams:
             _save_served_bulk(team_id, sellers_by_team[team_id], now)
         _sla_open(clocks_rows, ctx, now, close_previous=False)
@@ -953,7 +981,14 @@ def routing_rule_create(*, actor: Actor, **fields) -> RoutingRule:
     fields.setdefault("conditions", {})
     _check_rule(fields["conditions"], fields)
     with transaction.atomic():
-        return RoutingRule.objects.create(**{k: v for k, v in fields.items() if k in RULE_FIELDS})
+        rule = RoutingRule.objects.create(**{k: v for k, v in fields.items() if k in RULE_FIELDS})
+        audit.record(
+            actor=actor,
+            action="routing.rule.create",
+            target=rule,
+            changes={k: [None, v] for k, v in audit.snapshot(rule, RULE_FIELDS).items()},
+        )
+        return rule
 
 
 def routing_rule_update(*, rule: RoutingRule, actor: Actor, **fields) -> RoutingRule:
@@ -971,40 +1006,83 @@ def routing_rule_update(*, rule: RoutingRule, actor: Actor, **fields) -> Routing
     conditions = fields.get("conditions", rule.conditions)
     _check_rule(conditions, merged)
     with transaction.atomic():
+        before = audit.snapshot(rule, RULE_FIELDS)
         for k, v in {**fields, **merged}.items():
             if k in RULE_FIELDS:
                 setattr(rule, k, v)
         rule.save()
+        audit.record(
+            actor=actor, action="routing.rule.update", target=rule, changes=audit.diff(before, rule), skip_empty=True
+        )
     return rule
 
 
 def routing_rule_delete(*, rule: RoutingRule, actor: Actor) -> None:
-    rule.delete()
+    with transaction.atomic():
+        audit.record(
+            actor=actor,
+            action="routing.rule.delete",
+            target=rule,
+            changes={k: [v, None] for k, v in audit.snapshot(rule, RULE_FIELDS).items()},
+        )
+        rule.delete()
 
 
 def config_save(*, instance, actor: Actor, fields: dict, m2m: dict | None = None):
     """Create or update a territory, partner or SLA policy (validated by the API)."""
     with transaction.atomic():
+        created = instance.pk is None
+        names = [*fields, *(m2m or {})]
+        before = dict.fromkeys(names) if created else audit.snapshot(instance, names)
         for k, v in fields.items():
             setattr(instance, k, v)
         instance.full_clean(exclude=[f for f in ("user",) if f not in fields and instance.pk])
         instance.save()
         for k, v in (m2m or {}).items():
             getattr(instance, k).set(v)
+        audit.record(
+            actor=actor,
+            action=f"routing.{instance._meta.model_name}.{'create' if created else 'update'}",
+            target=instance,
+            changes=audit.diff(before, instance),
+            skip_empty=not created,
+        )
     return instance
+
+
+def config_delete(*, instance, actor: Actor) -> None:
+    """Delete a territory, partner or SLA policy, its last values kept in the audit log."""
+    with transaction.atomic():
+        names = [f.name for f in instance._meta.concrete_fields if not f.primary_key]
+        audit.record(
+            actor=actor,
+            action=f"routing.{instance._meta.model_name}.delete",
+            target=instance,
+            changes={k: [v, None] for k, v in audit.snapshot(instance, names).items()},
+        )
+        instance.delete()
 
 
 def routing_settings_update(*, actor: Actor, **fields) -> RoutingSettings:
     with transaction.atomic():
         current, _ = RoutingSettings.objects.get_or_create(pk=1)
-        for k in ("route_on_mql", "route_on_capture", "default_team"):
+        names = ("route_on_mql", "route_on_capture", "default_team")
+        before = audit.snapshot(current, names)
+        for k in names:
             if k in fields:
                 setattr(current, k, fields[k])
         current.save()
+        audit.record(
+            actor=actor,
+            action="routing.settings.update",
+            target=current,
+            changes=audit.diff(before, current),
+            skip_empty=True,
+        )
     return current
 
 
 def seller_profile_update(*, seller: User, actor: Actor, **fields) -> User:
     """Capacity, weight, availability and skills of a seller, from the manager page."""
     allowed = {k: v for k, v in fields.items() if k in ("capacity", "weight", "routing_active", "languages", "skills")}
-    return accounts_services.user_update(user=seller, **allowed)
+    return accounts_services.user_update(user=seller, actor=actor, **allowed)

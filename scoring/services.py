@@ -23,7 +23,7 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import Max
 from django.utils import timezone
 
-from leadcrm import events
+from leadcrm import audit, events
 from leadcrm.errors import ServiceError
 from leads import services as lead_services
 from leads.models import CLOSED_STAGES, Lead, Stage, TouchpointType
@@ -158,20 +158,24 @@ def _engagement_defaults(data: dict) -> dict:
 
 def ruleset_create(*, data: dict, actor: Actor) -> RuleSet:
     """A new (inactive) version in its score group, with its rules. Bad rules → 400."""
+    return _ruleset_create(data, actor, "scoring.ruleset.create", {})
+
+
+def _ruleset_create(data: dict, actor: Actor, action: str, details: dict) -> RuleSet:
     errors = validate_ruleset(data)
     if errors:
         raise ServiceError(errors)
     group = data.get("group") or DEFAULT_GROUP
     for attempt in range(3):
         try:
-            return _ruleset_insert(group, data, actor)
+            return _ruleset_insert(group, data, actor, action, details)
         except IntegrityError:
             if attempt == 2:
                 raise  # the unique (group, version) keeps numbering right; retry takes the next one
     raise AssertionError("unreachable")
 
 
-def _ruleset_insert(group: str, data: dict, actor: Actor) -> RuleSet:
+def _ruleset_insert(group: str, data: dict, actor: Actor, action: str, details: dict) -> RuleSet:
     with transaction.atomic():
         # Serialise version numbering within a group (a first version races on the unique key).
         list(RuleSet.objects.select_for_update().filter(group=group).values_list("pk"))
@@ -184,6 +188,17 @@ def _ruleset_insert(group: str, data: dict, actor: Actor) -> RuleSet:
         )
         EngagementRule.objects.bulk_create(
             [EngagementRule(ruleset=ruleset, **_engagement_defaults(r)) for r in data.get("engagement_rules") or []]
+        )
+        audit.record(
+            actor=actor,
+            action=action,
+            target=ruleset,
+            changes={k: [None, v] for k, v in audit.snapshot(ruleset, ("group", "version", *RULESET_FIELDS)).items()},
+            details={
+                **details,
+                "fit_rules": data.get("fit_rules") or [],
+                "engagement_rules": data.get("engagement_rules") or [],
+            },
         )
     return ruleset
 
@@ -198,7 +213,7 @@ def ruleset_copy(*, ruleset_id: int, actor: Actor, name: str = "") -> RuleSet:
         "engagement_rules": [{k: getattr(r, k) for k in ENGAGEMENT_RULE_FIELDS} for r in src.engagement_rules.all()],
     }
     data["name"] = name or f"Copy of v{src.version}" + (f" ({src.name})" if src.name else "")
-    return ruleset_create(data=data, actor=actor)
+    return _ruleset_create(data, actor, "scoring.ruleset.copy", {"copied_from": {"id": src.pk, "version": src.version}})
 
 
 def _rescore_if_active(ruleset: RuleSet) -> None:
@@ -216,9 +231,17 @@ def ruleset_update(*, ruleset_id: int, data: dict, actor: Actor) -> RuleSet:
         errors = validate_ruleset({**merged, "group": ruleset.group})
         if errors:
             raise ServiceError(errors)
+        before = audit.snapshot(ruleset, RULESET_FIELDS)
         for k, v in _pick(data, RULESET_FIELDS).items():
             setattr(ruleset, k, v)
         ruleset.save()
+        audit.record(
+            actor=actor,
+            action="scoring.ruleset.update",
+            target=ruleset,
+            changes=audit.diff(before, ruleset),
+            skip_empty=True,
+        )
         _rescore_if_active(ruleset)
     return ruleset
 
@@ -228,9 +251,22 @@ def ruleset_activate(*, ruleset_id: int, actor: Actor) -> RuleSet:
     and rescore every lead in the background once committed."""
     with transaction.atomic():
         ruleset = RuleSet.objects.select_for_update().get(pk=ruleset_id)
-        RuleSet.objects.filter(group=ruleset.group, is_active=True).exclude(pk=ruleset.pk).update(is_active=False)
+        previous = list(
+            RuleSet.objects.filter(group=ruleset.group, is_active=True)
+            .exclude(pk=ruleset.pk)
+            .values_list("pk", "version")
+        )
+        RuleSet.objects.filter(pk__in=[pk for pk, _ in previous]).update(is_active=False)
+        was_active = ruleset.is_active
         ruleset.is_active, ruleset.activated_at = True, timezone.now()
         ruleset.save(update_fields=["is_active", "activated_at"])
+        audit.record(
+            actor=actor,
+            action="scoring.ruleset.activate",
+            target=ruleset,
+            changes={"is_active": [was_active, True]} if not was_active else {},
+            details={"deactivated": [{"id": pk, "version": v} for pk, v in previous]},
+        )
         _rescore_if_active(ruleset)
     return ruleset
 
@@ -244,6 +280,13 @@ def rule_create(*, ruleset_id: int, kind: str, data: dict, actor: Actor) -> FitR
     with transaction.atomic():
         ruleset = RuleSet.objects.select_for_update().get(pk=ruleset_id)
         rule = model.objects.create(ruleset=ruleset, **pick(data))
+        audit.record(
+            actor=actor,
+            action="scoring.rule.create",
+            target=rule,
+            changes={k: [None, v] for k, v in audit.snapshot(rule, _rule_fields(model)).items()},
+            details={"kind": kind, "ruleset": ruleset.pk},
+        )
         _rescore_if_active(ruleset)
     return rule
 
@@ -252,7 +295,8 @@ def rule_update(*, kind: str, rule_id: int, data: dict, actor: Actor) -> FitRule
     model, check, pick = _rule_kind(kind)
     with transaction.atomic():
         rule = model.objects.select_for_update().select_related("ruleset").get(pk=rule_id)
-        names = FIT_RULE_FIELDS if model is FitRule else ENGAGEMENT_RULE_FIELDS
+        names = _rule_fields(model)
+        before = audit.snapshot(rule, names)
         merged = {**{k: getattr(rule, k) for k in names}, **_pick(data, names)}
         errors = check(merged)
         if errors:
@@ -260,6 +304,14 @@ def rule_update(*, kind: str, rule_id: int, data: dict, actor: Actor) -> FitRule
         for k, v in pick(merged).items():
             setattr(rule, k, v)
         rule.save()
+        audit.record(
+            actor=actor,
+            action="scoring.rule.update",
+            target=rule,
+            changes=audit.diff(before, rule),
+            details={"kind": kind, "ruleset": rule.ruleset_id},
+            skip_empty=True,
+        )
         _rescore_if_active(rule.ruleset)
     return rule
 
@@ -268,8 +320,19 @@ def rule_delete(*, kind: str, rule_id: int, actor: Actor) -> None:
     model, _, _ = _rule_kind(kind)
     with transaction.atomic():
         rule = model.objects.select_related("ruleset").get(pk=rule_id)
+        audit.record(
+            actor=actor,
+            action="scoring.rule.delete",
+            target=rule,
+            changes={k: [v, None] for k, v in audit.snapshot(rule, _rule_fields(model)).items()},
+            details={"kind": kind, "ruleset": rule.ruleset_id},
+        )
         rule.delete()
         _rescore_if_active(rule.ruleset)
+
+
+def _rule_fields(model: type) -> tuple[str, ...]:
+    return FIT_RULE_FIELDS if model is FitRule else ENGAGEMENT_RULE_FIELDS
 
 
 def _rule_kind(kind: str) -> tuple[type, Callable, Callable]:
