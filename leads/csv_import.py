@@ -16,6 +16,7 @@ import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from leadcrm.csvsafe import safe_row
 from leads.validation import TEXT_FIELDS, clean_lead_row
 
 # The lead fields a column may map to (public names of the API), plus "properties.<key>"
@@ -207,5 +208,5 @@ def error_report(errors: list[dict]) -> str:
     writer = csv.writer(out)
     writer.writerow(["line", "column", "message"])
     for e in errors:
-        writer.writerow([e["line"], e["column"], e["message"]])
+        writer.writerow(safe_row([e["line"], e["column"], e["message"]]))
     return out.getvalue()

@@ -8,7 +8,7 @@ from collections.abc import Iterable
 
 from django.http import StreamingHttpResponse
 
-FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+from leadcrm.csvsafe import safe_cell
 
 
 class _Echo:
@@ -22,9 +22,7 @@ def cell(value: object) -> object:
         return ""
     if isinstance(value, dt.datetime):
         return value.isoformat()
-    if isinstance(value, str) and value.startswith(FORMULA_START):
-        return "'" + value
-    return value
+    return safe_cell(value)
 
 
 def csv_response(filename: str, header: list[str], rows: Iterable[Iterable[object]]) -> StreamingHttpResponse:

@@ -17,11 +17,12 @@ from __future__ import annotations
 
 import json
 import math
-import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from operator import itemgetter
 from typing import Any, NamedTuple
+
+from leadcrm.userregex import compile_user_regex
 
 DAY = 86400.0
 OPERATORS = ("equals", "in", "contains", "range", "exists")
@@ -245,7 +246,7 @@ class CompiledRuleSet:
     json_engagement: dict[int, str]
 
 
-def _searcher(pattern: re.Pattern) -> Callable[[str], bool]:
+def _searcher(pattern) -> Callable[[str], bool]:
     return lambda url: pattern.search(url) is not None
 
 
@@ -255,7 +256,7 @@ def compile_ruleset(rules: RuleSet) -> CompiledRuleSet:
         by_type.setdefault(r.event_type, []).append(
             _CompiledEngagement(
                 rule=r,
-                url=memoized(_searcher(re.compile(r.url_pattern))) if r.url_pattern else None,
+                url=memoized(_searcher(compile_user_regex(r.url_pattern))) if r.url_pattern else None,
                 prop_check=memoized(condition("equals", r.property_value)) if r.property_key else None,
                 period=r.cap_period_days * DAY if r.cap_period_days else None,
                 half_life=r.half_life_days * DAY if r.half_life_days else None,

@@ -25,6 +25,7 @@ from django.utils import timezone
 
 from leadcrm import audit, events
 from leadcrm.errors import ServiceError
+from leadcrm.userregex import compile_user_regex
 from leads import services as lead_services
 from leads.models import CLOSED_STAGES, Lead, Stage, TouchpointType
 from leads.services import WRITABLE_FIELDS, Actor, ScoreUpdate
@@ -94,8 +95,8 @@ def validate_engagement_rule(data: dict) -> dict[str, list[str]]:
     pattern = data.get("url_pattern") or ""
     if pattern:
         try:
-            re.compile(pattern)
-        except re.error as exc:
+            compile_user_regex(pattern)
+        except (ValueError, TypeError) as exc:
             errors["url_pattern"] = [f"Not a valid regular expression: {exc}."]
     if data.get("property_value") not in (None, "") and not data.get("property_key"):
         errors["property_key"] = ["A property condition needs the property's key."]
