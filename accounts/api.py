@@ -6,7 +6,8 @@ import zoneinfo
 
 from django.db.models import Q
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
 from rest_framework.exceptions import PermissionDenied
 from rest_framework.response import Response
@@ -167,8 +168,15 @@ class NotificationsReadSerializer(serializers.Serializer):
     ids = serializers.ListField(child=serializers.IntegerField(), required=False, max_length=1000)
 
 
+class NotificationsReadOutputSerializer(serializers.Serializer):
+    read = serializers.IntegerField(help_text="How many were marked read.")
+
+
 class NotificationList(APIView):
-    @extend_schema(responses=NotificationSerializer(many=True))
+    @extend_schema(
+        parameters=[OpenApiParameter("unread", OpenApiTypes.BOOL, description="Only unread ones.")],
+        responses=NotificationSerializer(many=True),
+    )
     def get(self, request):
         qs = Notification.objects.filter(user=request.user)
         if request.query_params.get("unread") in ("1", "true"):
@@ -179,7 +187,7 @@ class NotificationList(APIView):
 class NotificationsRead(APIView):
     """Mark the given notifications (or all of them) as read."""
 
-    @extend_schema(request=NotificationsReadSerializer, responses={200: dict})
+    @extend_schema(request=NotificationsReadSerializer, responses=NotificationsReadOutputSerializer)
     def post(self, request):
         data = NotificationsReadSerializer(data=request.data)
         data.is_valid(raise_exception=True)

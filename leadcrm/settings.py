@@ -168,7 +168,9 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "leadcrm.schema.AutoSchema",
+    # The API speaks JSON (SPEC.md): one body type to document, validate and test.
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
     "EXCEPTION_HANDLER": "leadcrm.api.exception_handler",
     # NaN, 1e400, nesting 5,000 deep, NUL and lone surrogates answer 400 (leadcrm.inputs).
     "DEFAULT_PARSER_CLASSES": [
@@ -192,6 +194,16 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # Error answers (400/401/403/404/409/413/415/429) are documented once, for every operation.
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "leadcrm.schema.add_error_responses",
+    ],
+    "ENUM_NAME_OVERRIDES": {
+        "StageEnum": "leads.models.Stage",
+        "TouchpointTypeEnum": "leads.models.TouchpointType",
+        "PublicEventTypeEnum": "leads.models.EVENT_TYPES",
+    },
 }
 
 # --- Cache: Redis when configured (shared throttling), local memory otherwise ----------

@@ -25,6 +25,9 @@ from leads.models import ActorType, Bant, Grade, Lead, Opportunity, Stage
 from leads.serializers import (
     BantSerializer,
     EventInputSerializer,
+    EventsOutputSerializer,
+    FunnelSerializer,
+    HistoryItemSerializer,
     LeadBulkInputSerializer,
     LeadInputSerializer,
     LeadOutputSerializer,
@@ -249,7 +252,7 @@ class LeadBulk(APIView):
             return Response({"leads": ["A non-empty list of lead objects is required."]}, status=400)
         if len(rows) > settings.LEADCRM_BULK_MAX_ROWS:
             return Response(
-                {"leads": [f"At most {settings.LEADCRM_BULK_MAX_ROWS} leads per call; split the batch."]},
+                {"detail": f"At most {settings.LEADCRM_BULK_MAX_ROWS} leads per call; split the batch."},
                 status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
             )
         is_admin = request.user.is_admin_role
@@ -304,7 +307,7 @@ class LeadTransition(APIView):
 
 
 class LeadHistory(APIView):
-    @extend_schema(responses=serializers.ListSerializer(child=serializers.DictField()))
+    @extend_schema(responses=HistoryItemSerializer(many=True))
     def get(self, request, pk: int):
         lead = visible_lead(request, pk)
         return Response(selectors.lead_history(lead=lead))
@@ -351,7 +354,7 @@ class LeadOpportunity(APIView):
 class EventsCreate(APIView):
     @extend_schema(
         request=EventInputSerializer(many=True),
-        responses={201: dict},
+        responses={201: EventsOutputSerializer},
         description="One event object or a list of them.",
     )
     def post(self, request):
@@ -392,7 +395,7 @@ class FunnelMetrics(APIView):
     """Counts per stage and conversion between stages over the leads created in a period,
     optionally for one source or campaign."""
 
-    @extend_schema(parameters=[FunnelQuerySerializer], responses={200: dict})
+    @extend_schema(parameters=[FunnelQuerySerializer], responses=FunnelSerializer)
     def get(self, request):
         params = FunnelQuerySerializer(data=request.query_params)
         params.is_valid(raise_exception=True)

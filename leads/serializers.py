@@ -7,7 +7,7 @@ from rest_framework import serializers
 
 from accounts.models import User
 from leadcrm import fields
-from leads.models import EVENT_TYPES, Lead, Stage
+from leads.models import EVENT_TYPES, Grade, Lead, Stage, TouchpointType
 from leads.normalize import normalize_properties
 from leads.validation import clean_lead_row
 
@@ -127,7 +127,7 @@ class BantSerializer(serializers.Serializer):
     timeline = serializers.CharField(allow_blank=True, max_length=2000)
     notes = serializers.CharField(required=False, allow_blank=True, max_length=10000, default="")
     is_complete = serializers.BooleanField(read_only=True)
-    updated_at = serializers.DateTimeField(read_only=True)
+    updated_at = serializers.DateTimeField(read_only=True, allow_null=True, help_text="None until first saved.")
 
 
 class OpportunityInputSerializer(serializers.Serializer):
@@ -148,7 +148,7 @@ class OpportunityOutputSerializer(serializers.Serializer):
     expected_close = serializers.DateField()
     status = serializers.CharField()
     lost_reason = serializers.CharField()
-    closed_at = serializers.DateTimeField()
+    closed_at = serializers.DateTimeField(allow_null=True)
     created_at = serializers.DateTimeField()
 
 
@@ -175,10 +175,54 @@ class EventInputSerializer(serializers.Serializer):
 
 
 class HistoryItemSerializer(serializers.Serializer):
-    """One row of a lead's history; `kind` says which of the optional fields are present."""
+    """One row of a lead's history (`leads.selectors.lead_history`); `kind` says which of
+    the optional fields are present."""
 
     kind = serializers.ChoiceField(choices=["stage_change", "assignment", "score_change", "touchpoint", "audit"])
     at = serializers.DateTimeField()
+    actor = serializers.CharField(allow_null=True, required=False, help_text="The username, if a user acted.")
+    actor_type = serializers.CharField(required=False, help_text="`user`, `api`, `system`, ...")
+    reason = serializers.CharField(required=False, allow_blank=True)
+    # stage_change
+    from_stage = serializers.ChoiceField(choices=Stage.choices, allow_blank=True, required=False)
+    to_stage = serializers.ChoiceField(choices=Stage.choices, required=False)
+    # assignment
+    from_owner = serializers.CharField(allow_null=True, required=False)
+    to_owner = serializers.CharField(allow_null=True, required=False)
+    team = serializers.IntegerField(allow_null=True, required=False)
+    details = serializers.DictField(required=False)
+    # score_change
+    old_score = serializers.IntegerField(allow_null=True, required=False)
+    new_score = serializers.IntegerField(allow_null=True, required=False)
+    fit_score = serializers.IntegerField(allow_null=True, required=False)
+    engagement_score = serializers.IntegerField(allow_null=True, required=False)
+    grade = serializers.ChoiceField(choices=Grade.choices, allow_blank=True, required=False)
+    reasons = serializers.ListField(child=serializers.DictField(), required=False)
+    # touchpoint
+    type = serializers.ChoiceField(choices=TouchpointType.choices, required=False)
+    url = serializers.CharField(allow_blank=True, required=False)
+    utm = serializers.DictField(child=serializers.CharField(), required=False)
+    properties = serializers.DictField(required=False)
+    # audit
+    action = serializers.CharField(required=False)
+    changes = serializers.DictField(required=False, help_text="{field: [old, new]}")
+
+
+class EventsOutputSerializer(serializers.Serializer):
+    class RecordedSerializer(serializers.Serializer):
+        id = serializers.IntegerField()
+        lead_id = serializers.IntegerField(allow_null=True, help_text="None for an anonymous visitor's event.")
+
+    recorded = serializers.IntegerField()
+    events = RecordedSerializer(many=True)
+
+
+class FunnelSerializer(serializers.Serializer):
+    counts = serializers.DictField(child=serializers.IntegerField(), help_text="Leads per current stage.")
+    reached = serializers.DictField(child=serializers.IntegerField(), help_text="Leads that ever reached each stage.")
+    conversion = serializers.DictField(
+        child=serializers.FloatField(allow_null=True), help_text="`MCL->MQL`: share of one stage reaching the next."
+    )
 
 
 class UserRefField(serializers.PrimaryKeyRelatedField):

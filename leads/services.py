@@ -99,7 +99,7 @@ def _company_for(name: str, domain: str, data: dict) -> Company | None:
         company, created = Company.objects.get_or_create(
             domain=domain,
             defaults={
-                "name": name or domain,
+                "name": name or domain[: Company._meta.get_field("name").max_length],
                 "industry": data.get("industry") or "",
                 "size": data.get("company_size"),
                 "country": data.get("country") or "",

@@ -7,7 +7,13 @@ Admins write; managers read what concerns their team; marketing reads; sellers g
 from __future__ import annotations
 
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import (
+    OpenApiExample,
+    OpenApiParameter,
+    extend_schema,
+    extend_schema_field,
+    extend_schema_view,
+)
 from rest_framework import serializers, status
 from rest_framework.exceptions import PermissionDenied
 from rest_framework.response import Response
@@ -16,7 +22,7 @@ from rest_framework.views import APIView
 from accounts.models import Role, Team, User
 from leads.api import actor_of, visible_lead
 from routing import engine, selectors, services
-from routing.models import Partner, PartnerOffer, RoutingRule, RoutingSettings, SlaPolicy, Territory
+from routing.models import OfferStatus, Partner, PartnerOffer, RoutingRule, RoutingSettings, SlaPolicy, Territory
 
 
 def require_admin(request) -> None:
@@ -32,11 +38,43 @@ def require_reader(request) -> None:
 # --- serializers ----------------------------------------------------------------------------
 
 
+def _strings(help_text: str) -> serializers.ListField:
+    return serializers.ListField(
+        child=serializers.CharField(min_length=1), min_length=1, required=False, help_text=help_text
+    )
+
+
+class RoutingConditionsSerializer(serializers.Serializer):
+    """What a routing rule matches (all given conditions must hold; an empty object matches
+    every lead). Validated by `routing.engine.validate_conditions`."""
+
+    country = _strings("ISO country codes.")
+    region = _strings("Territory names.")
+    industry = _strings("Industries.")
+    source = _strings("Lead sources.")
+    grade = _strings("Grades (A-D).")
+    stage = _strings("Lifecycle stages.")
+    company_size_min = serializers.FloatField(required=False)
+    company_size_max = serializers.FloatField(required=False)
+    score_min = serializers.FloatField(required=False)
+    score_max = serializers.FloatField(required=False)
+    properties = serializers.DictField(
+        child=serializers.ListField(child=serializers.JSONField(), min_length=1),
+        required=False,
+        help_text="Custom field → accepted values.",
+    )
+
+
+@extend_schema_field(RoutingConditionsSerializer)
+class ConditionsField(serializers.JSONField):
+    pass
+
+
 class RoutingRuleSerializer(serializers.Serializer):
     id = serializers.IntegerField(read_only=True)
     name = serializers.CharField(max_length=200)
     position = serializers.IntegerField(required=False, default=100, min_value=-1_000_000, max_value=1_000_000)
-    conditions = serializers.JSONField(required=False, default=dict)
+    conditions = ConditionsField(required=False, default=dict)
     team = serializers.PrimaryKeyRelatedField(queryset=Team.objects.all(), required=False, allow_null=True)
     user = serializers.PrimaryKeyRelatedField(queryset=User.objects.all(), required=False, allow_null=True)
     partner = serializers.PrimaryKeyRelatedField(queryset=Partner.objects.all(), required=False, allow_null=True)
@@ -140,8 +178,64 @@ class RouteOutputSerializer(serializers.Serializer):
     details = serializers.JSONField()
 
 
+class TeamLoadSellerSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    username = serializers.CharField()
+    name = serializers.CharField()
+    role = serializers.ChoiceField(choices=Role.choices)
+    open_leads = serializers.IntegerField()
+    capacity = serializers.IntegerField()
+    weight = serializers.IntegerField()
+    active = serializers.BooleanField()
+    languages = serializers.ListField(child=serializers.CharField())
+    skills = serializers.ListField(child=serializers.CharField())
+    load_pct = serializers.IntegerField(allow_null=True, help_text="None when the capacity is 0.")
+    full = serializers.BooleanField()
+
+
+class TeamLoadSerializer(serializers.Serializer):
+    team = serializers.IntegerField()
+    sellers = TeamLoadSellerSerializer(many=True)
+    pool = serializers.IntegerField(help_text="Open leads of the team with no owner.")
+    breaches = serializers.IntegerField(help_text="Open SLA clocks past due.")
+
+
+class SlaTeamRateSerializer(serializers.Serializer):
+    team = serializers.IntegerField(allow_null=True)
+    team_name = serializers.CharField(allow_null=True)
+    total = serializers.IntegerField()
+    met = serializers.IntegerField()
+    rate = serializers.FloatField(allow_null=True)
+
+
+class SlaSellerRateSerializer(serializers.Serializer):
+    seller = serializers.IntegerField(allow_null=True)
+    username = serializers.CharField(allow_null=True)
+    team = serializers.IntegerField(allow_null=True)
+    total = serializers.IntegerField()
+    met = serializers.IntegerField()
+    rate = serializers.FloatField(allow_null=True)
+
+
+class SlaComplianceSerializer(serializers.Serializer):
+    teams = SlaTeamRateSerializer(many=True)
+    sellers = SlaSellerRateSerializer(many=True)
+
+
 class DeclineInputSerializer(serializers.Serializer):
     reason = serializers.CharField(required=False, allow_blank=True, max_length=1000)
+
+
+RULE_EXAMPLE = OpenApiExample(
+    "Enterprise leads in EMEA to one team",
+    request_only=True,
+    value={
+        "name": "EMEA enterprise",
+        "position": 10,
+        "conditions": {"region": ["EMEA"], "company_size_min": 1000},
+        "team": 1,
+    },
+)
 
 
 # --- routing rules --------------------------------------------------------------------------
@@ -155,7 +249,7 @@ class RoutingRuleList(APIView):
         require_reader(request)
         return Response(RoutingRuleSerializer(selectors.rules_visible_to(request.user), many=True).data)
 
-    @extend_schema(request=RoutingRuleSerializer, responses={201: RoutingRuleSerializer})
+    @extend_schema(request=RoutingRuleSerializer, responses={201: RoutingRuleSerializer}, examples=[RULE_EXAMPLE])
     def post(self, request):
         require_admin(request)
         data = RoutingRuleSerializer(data=request.data)
@@ -246,14 +340,31 @@ class _ConfigDetail(APIView):
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
+def _config_schema(list_view: bool, serializer: type[serializers.Serializer]):
+    """The shared config views' schema: a list and a 201 on create, or one object."""
+    if list_view:
+        return extend_schema_view(
+            get=extend_schema(responses=serializer(many=True)),
+            post=extend_schema(request=serializer, responses={201: serializer}),
+        )
+    return extend_schema_view(
+        get=extend_schema(responses=serializer),
+        patch=extend_schema(request=serializer, responses=serializer),
+        delete=extend_schema(responses={204: None}),
+    )
+
+
+@_config_schema(True, TerritorySerializer)
 class TerritoryList(_ConfigList):
     serializer_class = TerritorySerializer
 
 
+@_config_schema(False, TerritorySerializer)
 class TerritoryDetail(_ConfigDetail):
     serializer_class = TerritorySerializer
 
 
+@_config_schema(True, PartnerSerializer)
 class PartnerList(_ConfigList):
     serializer_class = PartnerSerializer
     m2m = ("territories",)
@@ -262,15 +373,18 @@ class PartnerList(_ConfigList):
         return Partner.objects.prefetch_related("territories")
 
 
+@_config_schema(False, PartnerSerializer)
 class PartnerDetail(_ConfigDetail):
     serializer_class = PartnerSerializer
     m2m = ("territories",)
 
 
+@_config_schema(True, SlaPolicySerializer)
 class SlaPolicyList(_ConfigList):
     serializer_class = SlaPolicySerializer
 
 
+@_config_schema(False, SlaPolicySerializer)
 class SlaPolicyDetail(_ConfigDetail):
     serializer_class = SlaPolicySerializer
 
@@ -317,7 +431,10 @@ class LeadRoute(APIView):
 class PartnerOfferList(APIView):
     serializer_class = PartnerOfferSerializer
 
-    @extend_schema(responses=PartnerOfferSerializer(many=True))
+    @extend_schema(
+        parameters=[OpenApiParameter("status", enum=OfferStatus.values, description="Only offers in this status.")],
+        responses=PartnerOfferSerializer(many=True),
+    )
     def get(self, request):
         qs = selectors.offers_visible_to(request.user)
         if request.query_params.get("status"):
@@ -353,7 +470,7 @@ class PartnerOfferDecline(APIView):
 
 
 class TeamLoad(APIView):
-    @extend_schema(responses=dict)
+    @extend_schema(responses=TeamLoadSerializer)
     def get(self, request, pk: int):
         team = get_object_or_404(selectors.teams_managed_by(request.user), pk=pk)
         return Response(
@@ -367,7 +484,7 @@ class TeamLoad(APIView):
 
 
 class SlaCompliance(APIView):
-    @extend_schema(responses=dict)
+    @extend_schema(responses=SlaComplianceSerializer)
     def get(self, request):
         require_reader(request)
         teams = None if request.user.sees_all_leads else selectors.teams_managed_by(request.user)

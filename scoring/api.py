@@ -4,7 +4,14 @@ backtest, the predictive model. The services validate rules (400 with field erro
 from __future__ import annotations
 
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import (
+    OpenApiExample,
+    OpenApiParameter,
+    OpenApiResponse,
+    PolymorphicProxySerializer,
+    extend_schema,
+)
 from rest_framework import serializers, status
 from rest_framework.exceptions import PermissionDenied
 from rest_framework.response import Response
@@ -13,9 +20,10 @@ from rest_framework.views import APIView
 from accounts.models import Role
 from leadcrm.errors import ServiceError
 from leads.api import actor_of
+from leads.models import Grade, TouchpointType
 from leads.selectors import leads_visible_to
 from scoring import selectors, services
-from scoring.models import EngagementRule, FitRule, PredictiveModel, RuleSet
+from scoring.models import EngagementRule, FitRule, Operator, PredictiveModel, RuleSet
 
 READ_ROLES = (Role.MARKETING, Role.MANAGER)
 WRITE_ROLES = (Role.MARKETING,)
@@ -99,18 +107,131 @@ class PredictiveModelSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
+class BacktestBandSerializer(serializers.Serializer):
+    band = serializers.CharField()
+    min = serializers.IntegerField()
+    max = serializers.IntegerField()
+    leads = serializers.IntegerField()
+    won = serializers.IntegerField()
+    conversion = serializers.FloatField(allow_null=True)
+
+
+class BacktestSerializer(serializers.Serializer):
+    ruleset = serializers.IntegerField()
+    version = serializers.IntegerField()
+    group = serializers.CharField()
+    leads = serializers.IntegerField()
+    won = serializers.IntegerField()
+    auc = serializers.FloatField(allow_null=True, help_text="None when the history has one outcome only.")
+    bands = BacktestBandSerializer(many=True)
+
+
+class LeadScoreSerializer(serializers.Serializer):
+    group = serializers.CharField()
+    score = serializers.IntegerField()
+    fit_score = serializers.IntegerField()
+    engagement_score = serializers.IntegerField()
+    grade = serializers.ChoiceField(choices=[("", "none"), *Grade.choices], allow_blank=True)
+    mql_threshold = serializers.IntegerField()
+    qualified = serializers.BooleanField()
+    version = serializers.IntegerField(allow_null=True)
+    reasons = serializers.ListField(child=serializers.DictField(), required=False)
+
+
+# --- request bodies: they document what the services accept (the services validate, with
+# field errors such as `fit_rules[0].points`) -------------------------------------------
+
+
+class FitRuleInputSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=200, required=False, allow_blank=True)
+    field = serializers.CharField(
+        max_length=150, help_text="A lead field (`industry`, `company_size`, ...) or `properties.<key>`."
+    )
+    operator = serializers.ChoiceField(choices=Operator.choices)
+    value = serializers.JSONField(
+        required=False,
+        allow_null=True,
+        help_text='`equals`/`contains`: one value; `in`: a list; `range`: {"min": n, "max": n}; `exists`: none.',
+    )
+    points = serializers.IntegerField(min_value=-100, max_value=100)
+
+
+class EngagementRuleInputSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=200, required=False, allow_blank=True)
+    event_type = serializers.ChoiceField(choices=TouchpointType.choices)
+    url_pattern = serializers.CharField(
+        max_length=500, required=False, allow_blank=True, help_text="A regular expression the event's URL matches."
+    )
+    property_key = serializers.CharField(max_length=100, required=False, allow_blank=True)
+    property_value = serializers.JSONField(required=False, allow_null=True)
+    points = serializers.IntegerField(min_value=-100, max_value=100)
+    cap = serializers.IntegerField(min_value=1, max_value=1000, required=False, allow_null=True)
+    cap_period_days = serializers.IntegerField(
+        min_value=1, max_value=3650, required=False, allow_null=True, help_text="Needs a `cap`."
+    )
+    half_life_days = serializers.FloatField(min_value=0, max_value=3650, required=False, allow_null=True)
+
+
+class RuleSetUpdateSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=200, required=False, allow_blank=True)
+    description = serializers.CharField(required=False, allow_blank=True)
+    mql_threshold = serializers.IntegerField(min_value=0, max_value=100, required=False)
+    grade_a_min = serializers.IntegerField(min_value=0, max_value=100, required=False, help_text="A ≥ B ≥ C.")
+    grade_b_min = serializers.IntegerField(min_value=0, max_value=100, required=False)
+    grade_c_min = serializers.IntegerField(min_value=0, max_value=100, required=False)
+
+
+class RuleSetInputSerializer(RuleSetUpdateSerializer):
+    group = serializers.RegexField(r"^[-a-zA-Z0-9_]{1,50}$", max_length=50, required=False, default="default")
+    fit_rules = FitRuleInputSerializer(many=True, required=False)
+    engagement_rules = EngagementRuleInputSerializer(many=True, required=False)
+
+
+RULE_KIND = OpenApiParameter(
+    "kind", OpenApiTypes.STR, OpenApiParameter.PATH, enum=["fit", "engagement"], description="The rule's kind."
+)
+RULE_INPUT = PolymorphicProxySerializer(
+    component_name="RuleInput",
+    serializers=[FitRuleInputSerializer, EngagementRuleInputSerializer],
+    resource_type_field_name=None,
+)
+RULE_OUTPUT = PolymorphicProxySerializer(
+    component_name="Rule",
+    serializers=[FitRuleSerializer, EngagementRuleSerializer],
+    resource_type_field_name=None,
+)
+RULESET_EXAMPLE = OpenApiExample(
+    "Rule set",
+    request_only=True,
+    value={
+        "name": "Q3 model",
+        "mql_threshold": 60,
+        "fit_rules": [
+            {"field": "industry", "operator": "in", "value": ["software", "saas"], "points": 20},
+            {"field": "company_size", "operator": "range", "value": {"min": 50, "max": 5000}, "points": 15},
+        ],
+        "engagement_rules": [
+            {"event_type": "page_view", "url_pattern": "/pricing", "points": 5, "cap": 20, "half_life_days": 30}
+        ],
+    },
+)
+
+
 def _ruleset(pk: int) -> RuleSet:
     return get_object_or_404(selectors.rulesets(), pk=pk)
 
 
 class RuleSetListCreate(APIView):
-    @extend_schema(responses=RuleSetSerializer(many=True))
+    @extend_schema(
+        parameters=[OpenApiParameter("group", OpenApiTypes.STR, description="Only this score group.")],
+        responses=RuleSetSerializer(many=True),
+    )
     def get(self, request):
         _allow(request, READ_ROLES)
         group = request.query_params.get("group")
         return Response(RuleSetSerializer(selectors.rulesets(group=group), many=True).data)
 
-    @extend_schema(request=serializers.DictField(), responses={201: RuleSetSerializer})
+    @extend_schema(request=RuleSetInputSerializer, responses={201: RuleSetSerializer}, examples=[RULESET_EXAMPLE])
     def post(self, request):
         """A new inactive version with its `fit_rules` and `engagement_rules`."""
         _allow(request, WRITE_ROLES)
@@ -124,7 +245,7 @@ class RuleSetDetail(APIView):
         _allow(request, READ_ROLES)
         return Response(RuleSetSerializer(_ruleset(pk)).data)
 
-    @extend_schema(request=serializers.DictField(), responses=RuleSetSerializer)
+    @extend_schema(request=RuleSetUpdateSerializer, responses=RuleSetSerializer)
     def patch(self, request, pk: int):
         _allow(request, WRITE_ROLES)
         _ruleset(pk)
@@ -153,7 +274,7 @@ class RuleSetCopy(APIView):
 
 
 class RuleSetBacktest(APIView):
-    @extend_schema(responses=serializers.DictField())
+    @extend_schema(responses=BacktestSerializer)
     def get(self, request, pk: int):
         """This version's scores over the closed history: conversion by score band, AUC."""
         _allow(request, READ_ROLES)
@@ -162,7 +283,7 @@ class RuleSetBacktest(APIView):
 
 
 class RuleCreate(APIView):
-    @extend_schema(request=serializers.DictField(), responses={201: serializers.DictField()})
+    @extend_schema(parameters=[RULE_KIND], request=RULE_INPUT, responses={201: RULE_OUTPUT})
     def post(self, request, pk: int, kind: str):
         """Add a rule: `/rulesets/{id}/rules/fit/` or `/rulesets/{id}/rules/engagement/`."""
         _allow(request, WRITE_ROLES)
@@ -173,14 +294,14 @@ class RuleCreate(APIView):
 
 
 class RuleDetail(APIView):
-    @extend_schema(request=serializers.DictField(), responses=serializers.DictField())
+    @extend_schema(parameters=[RULE_KIND], request=RULE_INPUT, responses=RULE_OUTPUT)
     def patch(self, request, kind: str, pk: int):
         _allow(request, WRITE_ROLES)
         rule = services.rule_update(kind=kind, rule_id=pk, data=_body(request), actor=actor_of(request))
         out = FitRuleSerializer if kind == "fit" else EngagementRuleSerializer
         return Response(out(rule).data)
 
-    @extend_schema(responses={204: None})
+    @extend_schema(parameters=[RULE_KIND], responses={204: None})
     def delete(self, request, kind: str, pk: int):
         _allow(request, WRITE_ROLES)
         services.rule_delete(kind=kind, rule_id=pk, actor=actor_of(request))
@@ -188,7 +309,7 @@ class RuleDetail(APIView):
 
 
 class LeadScores(APIView):
-    @extend_schema(responses=serializers.ListSerializer(child=serializers.DictField()))
+    @extend_schema(responses=LeadScoreSerializer(many=True))
     def get(self, request, pk: int):
         """The lead's score in every active score group, with each group's threshold."""
         lead = get_object_or_404(leads_visible_to(request.user), pk=pk)
@@ -196,7 +317,9 @@ class LeadScores(APIView):
 
 
 class PredictiveInfo(APIView):
-    @extend_schema(responses=PredictiveModelSerializer)
+    @extend_schema(
+        responses={200: PredictiveModelSerializer, 404: OpenApiResponse(description="No model trained yet.")}
+    )
     def get(self, request):
         """The active model: hold-out AUC, calibration table, top features."""
         _allow(request, READ_ROLES)
@@ -207,7 +330,13 @@ class PredictiveInfo(APIView):
 
 
 class PredictiveTrain(APIView):
-    @extend_schema(request=None, responses={201: PredictiveModelSerializer})
+    @extend_schema(
+        request=None,
+        responses={
+            201: PredictiveModelSerializer,
+            400: OpenApiResponse(description="Not enough closed history to train on."),
+        },
+    )
     def post(self, request):
         """Train on the closed leads (WO = 1, LOST/DISQUALIFIED = 0), store a new version,
         fill `conversion_probability` of the open leads."""
