@@ -169,15 +169,11 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_SCHEMA_CLASS": "leadcrm.schema.AutoSchema",
-    # The API speaks JSON (SPEC.md): one body type to document, validate and test.
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
     "EXCEPTION_HANDLER": "leadcrm.api.exception_handler",
     # NaN, 1e400, nesting 5,000 deep, NUL and lone surrogates answer 400 (leadcrm.inputs).
-    "DEFAULT_PARSER_CLASSES": [
-        "leadcrm.parsers.SafeJSONParser",
-        "rest_framework.parsers.FormParser",
-        "rest_framework.parsers.MultiPartParser",
-    ],
+    # The API speaks JSON only (SPEC.md): one body type to document, validate and test; a
+    # form or multipart body answers 415.
+    "DEFAULT_PARSER_CLASSES": ["leadcrm.parsers.SafeJSONParser"],
     "DEFAULT_THROTTLE_CLASSES": ["leadcrm.throttling.UserRateThrottle", "leadcrm.throttling.AnonRateThrottle"],
     "DEFAULT_THROTTLE_RATES": {
         "user": env.str("API_THROTTLE_USER", default="100000/hour"),

@@ -209,12 +209,12 @@ class HistoryItemSerializer(serializers.Serializer):
 
 
 class EventsOutputSerializer(serializers.Serializer):
-    class RecordedSerializer(serializers.Serializer):
+    class EventRecordedSerializer(serializers.Serializer):
         id = serializers.IntegerField()
         lead_id = serializers.IntegerField(allow_null=True, help_text="None for an anonymous visitor's event.")
 
     recorded = serializers.IntegerField()
-    events = RecordedSerializer(many=True)
+    events = EventRecordedSerializer(many=True)
 
 
 class FunnelSerializer(serializers.Serializer):
