@@ -58,11 +58,27 @@ def _int_in(value, low: int, high: int) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and low <= value <= high
 
 
+def _text_errors(data: dict, limits: dict[str, int | None], *, nullable: tuple[str, ...] = ()) -> dict:
+    """Text fields given with another type or over their column's length: a 400, not a
+    database error."""
+    errors: dict[str, list[str]] = {}
+    for name, limit in limits.items():
+        if name not in data or (data[name] is None and name in nullable):
+            continue
+        if not isinstance(data[name], str):
+            errors[name] = ["A string."]
+        elif limit is not None and len(data[name]) > limit:
+            errors[name] = [f"At most {limit} characters."]
+    return errors
+
+
 def validate_fit_rule(data: dict) -> dict[str, list[str]]:
     """Field errors of one fit rule (empty when valid)."""
-    errors: dict[str, list[str]] = {}
+    errors: dict[str, list[str]] = _text_errors(data, {"name": 200, "field": 150})
     name = data.get("field") or ""
-    if not name:
+    if "field" in errors:
+        pass
+    elif not name:
         errors["field"] = ["This field is required."]
     elif name.startswith("properties."):
         if not name[len("properties.") :].strip():
@@ -81,7 +97,11 @@ def validate_fit_rule(data: dict) -> dict[str, list[str]]:
             errors["value"] = ['`range` needs {"min": number, "max": number} (either may be left out).']
         elif any(v is not None and engine._number(v) is None for v in value.values()):
             errors["value"] = ["`range` bounds must be numbers."]
-        elif value.get("min") is not None and value.get("max") is not None and value["min"] > value["max"]:
+        elif (
+            value.get("min") is not None
+            and value.get("max") is not None
+            and engine._number(value["min"]) > engine._number(value["max"])
+        ):
             errors["value"] = ["`range` min is above max."]
     if not _int_in(data.get("points"), -100, 100):
         errors["points"] = ["Points must be an integer between -100 and 100."]
@@ -89,11 +109,13 @@ def validate_fit_rule(data: dict) -> dict[str, list[str]]:
 
 
 def validate_engagement_rule(data: dict) -> dict[str, list[str]]:
-    errors: dict[str, list[str]] = {}
+    errors: dict[str, list[str]] = _text_errors(
+        data, {"name": 200, "url_pattern": 500, "property_key": 100}, nullable=("url_pattern", "property_key")
+    )
     if data.get("event_type") not in EVENT_TYPES:
         errors["event_type"] = [f"Unknown event type {data.get('event_type')!r}. Use one of {', '.join(EVENT_TYPES)}."]
     pattern = data.get("url_pattern") or ""
-    if pattern:
+    if pattern and "url_pattern" not in errors:
         try:
             compile_user_regex(pattern)
         except (ValueError, TypeError) as exc:
@@ -116,7 +138,7 @@ def validate_engagement_rule(data: dict) -> dict[str, list[str]]:
 
 
 def validate_ruleset(data: dict) -> dict[str, list[str]]:
-    errors: dict[str, list[str]] = {}
+    errors: dict[str, list[str]] = _text_errors(data, {"name": 200, "description": None})
     for name in ("mql_threshold", "grade_a_min", "grade_b_min", "grade_c_min"):
         if name in data and not _int_in(data[name], 0, 100):
             errors[name] = ["An integer between 0 and 100."]

@@ -129,3 +129,45 @@ def test_predictive_train_and_info(marketing, capture):
     open_lead.refresh_from_db()
     assert 0 <= open_lead.conversion_probability <= 1
     assert Lead.objects.get(pk=open_lead.pk).conversion_probability is not None
+
+
+@pytest.mark.parametrize(
+    "change, key",
+    [
+        ({"name": "x" * 201}, "name"),
+        ({"description": None}, "description"),
+        ({"fit_rules": [{"field": ["industry"], "operator": "exists", "points": 5}]}, "fit_rules[0].field"),
+        (
+            {
+                "fit_rules": [
+                    {"field": "company_size", "operator": "range", "value": {"min": "9", "max": 1}, "points": 1}
+                ]
+            },
+            "fit_rules[0].value",
+        ),
+        (
+            {"engagement_rules": [{"event_type": "page_view", "url_pattern": [None], "points": 1}]},
+            "engagement_rules[0].url_pattern",
+        ),
+        (
+            {"engagement_rules": [{"event_type": "page_view", "property_key": "k" * 101, "points": 1}]},
+            "engagement_rules[0].property_key",
+        ),
+    ],
+)
+def test_wrong_types_and_lengths_are_a_400_not_a_500(marketing, ruleset_data, change, key):
+    """What schemathesis found: a list where a string goes, a null text, a text over its
+    column answered 500."""
+    resp = marketing.post(f"{BASE}/rulesets/", {**ruleset_data, **change}, format="json")
+    assert resp.status_code == 400, resp.content
+    assert key in resp.json()
+    assert not RuleSet.objects.exists()
+
+
+def test_rule_with_a_long_name_is_a_400(marketing, active_ruleset):
+    resp = marketing.post(
+        f"{BASE}/rulesets/{active_ruleset.pk}/rules/fit/",
+        {"name": "n" * 201, "field": "industry", "operator": "exists", "points": 5},
+        format="json",
+    )
+    assert resp.status_code == 400 and "name" in resp.json()
