@@ -235,7 +235,8 @@ def ruleset_copy(*, ruleset_id: int, actor: Actor, name: str = "") -> RuleSet:
         "fit_rules": [{k: getattr(r, k) for k in FIT_RULE_FIELDS} for r in src.fit_rules.all()],
         "engagement_rules": [{k: getattr(r, k) for k in ENGAGEMENT_RULE_FIELDS} for r in src.engagement_rules.all()],
     }
-    data["name"] = name or f"Copy of v{src.version}" + (f" ({src.name})" if src.name else "")
+    # The default name must fit the column even when the source's name is already full.
+    data["name"] = name or (f"Copy of v{src.version}" + (f" ({src.name})" if src.name else ""))[:200]
     return _ruleset_create(data, actor, "scoring.ruleset.copy", {"copied_from": {"id": src.pk, "version": src.version}})
 
 

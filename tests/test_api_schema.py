@@ -76,7 +76,7 @@ def _free_port() -> int:
 
 
 @pytest.fixture
-def api_server(transactional_db, tmp_path):
+def api_server(django_db_reset_sequences, tmp_path):
     """Seeded demo data in the test database, served by gunicorn (as in production) on a free
     port: Django's threaded test server is several times slower per request."""
     from django.conf import settings
@@ -85,6 +85,7 @@ def api_server(transactional_db, tmp_path):
     if db["ENGINE"].endswith("sqlite3"):
         pytest.skip("the live server needs the PostgreSQL test database (an in-memory SQLite is not shared)")
     call_command("seed_demo", leads=60, stdout=open(os.devnull, "w"))
+    # Sequences restart for each run, so the seeded ids (and the seed's cases) repeat.
     port = _free_port()
     env = {
         **os.environ,

@@ -171,3 +171,10 @@ def test_rule_with_a_long_name_is_a_400(marketing, active_ruleset):
         format="json",
     )
     assert resp.status_code == 400 and "name" in resp.json()
+
+
+def test_copy_of_a_rule_set_with_a_full_name_keeps_a_name_that_fits(marketing, ruleset_data):
+    created = marketing.post(f"{BASE}/rulesets/", {**ruleset_data, "name": "n" * 200}, format="json").json()
+    resp = marketing.post(f"{BASE}/rulesets/{created['id']}/copy/")
+    assert resp.status_code == 201, resp.content
+    assert resp.json()["name"].startswith("Copy of v1 (nnn") and len(resp.json()["name"]) == 200
