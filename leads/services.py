@@ -361,31 +361,22 @@ def _bulk_upsert(rows: list[tuple[int, dict]], actor: Actor, history: bool) -> l
     to_create: list[Lead] = []
     to_update: list[Lead] = []
     update_fields: set[str] = set()
-    edits: list[tuple[Lead, dict]] = []  # (lead, {field: [old, new]}) for the audit
+    befores: list[tuple[Lead, dict]] = []  # updated leads as read, for the audit's old -> new
     for email, data in merged.items():
         lead = existing.get(email)
         if lead is None:
             lead = _new_lead(email=email, now=now)
             _apply_fields(lead, data, overwrite_blank=True)
             to_create.append(lead)
-            is_new = True
         else:
-            before = {f: getattr(lead, f) for f in (*WRITABLE_FIELDS, "properties")}
-            old_company = lead.company_id
-            changed = _apply_fields(lead, data, overwrite_blank=False)
-            if changed:
-                update_fields.update(changed)
-                edits.append((lead, {f: [before[f], getattr(lead, f)] for f in changed}))
+            befores.append((lead, {f: getattr(lead, f) for f in _BULK_AUDITED}))
+            update_fields.update(_apply_fields(lead, data, overwrite_blank=False))
             to_update.append(lead)
-            is_new = False
         if lead.company_domain in companies:
             if lead.company_id != companies[lead.company_domain].pk:
                 lead.company_id = companies[lead.company_domain].pk
                 update_fields.add("company")
-                if not is_new:
-                    if not edits or edits[-1][0] is not lead:
-                        edits.append((lead, {}))
-                    edits[-1][1]["company"] = [old_company, lead.company_id]
+    edits = [(lead, changes) for lead, before in befores if (changes := _bulk_changes(lead, before))]
     _insert_new_leads(to_create, actor=actor, now=now)
     if to_update and update_fields:
         for lead in to_update:
@@ -431,6 +422,14 @@ def _bulk_upsert(rows: list[tuple[int, dict]], actor: Actor, history: bool) -> l
 
 
 _LEAD_DEFAULTS: dict | None = None
+
+
+# What a bulk re-capture audits (the company link by id, named "company" in the entry).
+_BULK_AUDITED = (*WRITABLE_FIELDS, "properties", "company_id")
+
+
+def _bulk_changes(lead: Lead, before: dict) -> dict:
+    return {f.removesuffix("_id"): [old, getattr(lead, f)] for f, old in before.items() if getattr(lead, f) != old}
 
 
 def _new_lead(*, email: str, now: dt.datetime) -> Lead:

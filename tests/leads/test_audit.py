@@ -58,6 +58,19 @@ def test_bulk_upsert_writes_its_audit_in_one_insert(people, mk_lead):
     assert AuditEntry.objects.filter(action="lead.create", details__bulk=True).count() == 200
     (edit,) = _entries("lead.recapture")
     assert edit.target_id == str(existing.pk) and edit.changes["first_name"] == ["Old", "New"]
+
+
+def test_bulk_recapture_audits_a_new_company_and_nothing_when_unchanged(people, mk_lead):
+    lead = mk_lead("moved@example.com", company_domain="")
+    actor = Actor(people.admin, ActorType.IMPORT)
+    row = {"email": "moved@example.com", "company_name": "Acme", "company_domain": "acme.example"}
+    services.leads_bulk_upsert(rows=[(0, row)], actor=actor)
+    lead.refresh_from_db()
+    (edit,) = _entries("lead.recapture")
+    assert edit.changes["company_domain"][1] == "acme.example"
+    assert edit.changes["company"][1] == lead.company_id is not None
+    services.leads_bulk_upsert(rows=[(0, row)], actor=actor)
+    assert len(_entries("lead.recapture")) == 1
     assert edit.actor_kind == "import"
 
 
