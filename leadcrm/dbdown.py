@@ -10,6 +10,7 @@ Recovery needs no restart: a connection that failed is closed at the end of the 
 from __future__ import annotations
 
 import logging
+import sys
 
 from django.contrib.auth.models import AnonymousUser
 from django.core.signals import got_request_exception
@@ -17,6 +18,8 @@ from django.db import InterfaceError, OperationalError
 from django.dispatch import receiver
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.template.loader import render_to_string
+
+from leadcrm.errorpages import is_api
 
 logger = logging.getLogger(__name__)
 
@@ -45,7 +48,7 @@ def is_database_unavailable(exc: BaseException) -> bool:
 
 
 def unavailable_response(request: HttpRequest) -> HttpResponse:
-    if request.path.startswith("/api/"):
+    if is_api(request):
         response: HttpResponse = JsonResponse({"detail": "The database is unavailable; try again shortly."}, status=503)
     else:
         # No request in the context: no context processor may look the user up.
@@ -58,8 +61,6 @@ def unavailable_response(request: HttpRequest) -> HttpResponse:
 
 @receiver(got_request_exception)
 def _note_unavailable(sender, request=None, **kwargs) -> None:
-    import sys
-
     exc = sys.exc_info()[1]
     if request is not None and exc is not None and is_database_unavailable(exc):
         setattr(request, _MARK, True)
