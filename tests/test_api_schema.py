@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import re
-import socket
 import subprocess
 import sys
 import time
@@ -18,6 +17,8 @@ from pathlib import Path
 
 import pytest
 from django.core.management import call_command
+
+from tests.live import free_port, test_database_url
 
 CHECKS = "not_a_server_error,status_code_conformance,response_schema_conformance"
 SEED = "20261202"
@@ -69,12 +70,6 @@ def schemathesis(base_url: str, token: str | None, max_examples: int, phases: st
     return proc, time.monotonic() - started
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
 def api_server(django_db_reset_sequences, tmp_path):
     """Seeded demo data in the test database, served by gunicorn (as in production) on a free
@@ -86,10 +81,10 @@ def api_server(django_db_reset_sequences, tmp_path):
         pytest.skip("the live server needs the PostgreSQL test database (an in-memory SQLite is not shared)")
     call_command("seed_demo", leads=60, stdout=open(os.devnull, "w"))
     # Sequences restart for each run, so the seeded ids (and the seed's cases) repeat.
-    port = _free_port()
+    port = free_port()
     env = {
         **os.environ,
-        "DATABASE_URL": f"postgres://{db['USER']}:{db['PASSWORD']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
+        "DATABASE_URL": test_database_url(),
         "ALLOWED_HOSTS": "127.0.0.1,localhost",
         "EMAIL_URL": "dummymail://",
         "DEBUG": "false",

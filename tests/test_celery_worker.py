@@ -13,12 +13,13 @@ import subprocess
 import sys
 import tempfile
 import time
-from urllib.parse import quote
 
 import pytest
 from django.conf import settings
 from django.db import connection
 from django.utils import timezone
+
+from tests.live import test_database_url
 
 REDIS_HOST, REDIS_PORT = "127.0.0.1", 6379
 BROKER_URL = f"redis://{REDIS_HOST}:{REDIS_PORT}/15"  # a database of its own, flushed first
@@ -48,16 +49,6 @@ def redis_broker() -> str:
     return BROKER_URL
 
 
-def _test_database_url() -> str:
-    db = connection.settings_dict
-    user = quote(db.get("USER") or "", safe="")
-    password = quote(db.get("PASSWORD") or "", safe="")
-    auth = f"{user}:{password}@" if password else (f"{user}@" if user else "")
-    host = db.get("HOST") or "127.0.0.1"
-    port = f":{db['PORT']}" if db.get("PORT") else ""
-    return f"postgres://{auth}{host}{port}/{quote(db['NAME'], safe='')}"
-
-
 @pytest.fixture
 def celery_worker_process(transactional_db, redis_broker):
     """A `celery -A leadcrm worker` subprocess on the Redis broker and the test database."""
@@ -65,7 +56,7 @@ def celery_worker_process(transactional_db, redis_broker):
         pytest.skip("the worker test needs PostgreSQL (a worker process cannot see an in-memory SQLite test db)")
     env = {
         **os.environ,
-        "DATABASE_URL": _test_database_url(),
+        "DATABASE_URL": test_database_url(),
         "CELERY_BROKER_URL": redis_broker,
         "CELERY_TASK_ALWAYS_EAGER": "false",
         "SECRET_KEY": os.environ.get("SECRET_KEY") or "test-secret",

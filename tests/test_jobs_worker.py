@@ -18,7 +18,8 @@ import time
 import pytest
 from django.db import connection
 
-from tests.test_celery_worker import _drop_pools, _redis_reachable, _test_database_url
+from tests.live import test_database_url
+from tests.test_celery_worker import _drop_pools, _redis_reachable
 
 BROKER_URL = "redis://127.0.0.1:6379/14"
 STALE = 10
@@ -52,7 +53,7 @@ def broker(transactional_db, monkeypatch, settings):
     def start() -> subprocess.Popen:
         env = {
             **os.environ,
-            "DATABASE_URL": _test_database_url(),
+            "DATABASE_URL": test_database_url(),
             "CELERY_BROKER_URL": BROKER_URL,
             "CELERY_TASK_ALWAYS_EAGER": "false",
             "SECRET_KEY": os.environ.get("SECRET_KEY") or "test-secret",

@@ -8,40 +8,9 @@ import pytest
 from django.test import Client
 
 from leads.models import Lead
+from tests.bad_input import assert_json_4xx, post_json
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def marketing(make_user):
-    return make_user("marketing")
-
-
-@pytest.fixture
-def api(auth_client, marketing):
-    return auth_client(marketing)
-
-
-@pytest.fixture
-def admin_api(auth_client, make_user):
-    return auth_client(make_user("admin"))
-
-
-@pytest.fixture
-def browser(make_user):
-    client = Client()
-    client.force_login(make_user("admin"))
-    return client
-
-
-def post_json(client, url, body: str):
-    return client.generic("POST", url, body, content_type="application/json")
-
-
-def assert_json_4xx(response, status=400):
-    assert response.status_code == status, response.content[:300]
-    assert response["Content-Type"].startswith("application/json")
-    return response.json()
 
 
 # --- text PostgreSQL cannot store ---------------------------------------------------------

@@ -6,34 +6,10 @@ from __future__ import annotations
 import json
 
 import pytest
-from django.test import Client
+
+from tests.bad_input import assert_json_4xx, post_json
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def marketing(make_user):
-    return make_user("marketing")
-
-
-@pytest.fixture
-def api(auth_client, marketing):
-    return auth_client(marketing)
-
-
-@pytest.fixture
-def admin_api(auth_client, make_user):
-    return auth_client(make_user("admin"))
-
-
-def post_json(client, url, body: str):
-    return client.generic("POST", url, body, content_type="application/json")
-
-
-def assert_json_4xx(response, status=400):
-    assert response.status_code == status, response.content[:300]
-    assert response["Content-Type"].startswith("application/json")
-    return response.json()
 
 
 # --- numbers, ids, dates, pages -----------------------------------------------------------
@@ -118,13 +94,6 @@ def test_events_dates_and_types(api, body, field):
 
 
 # --- pages' GET parameters ----------------------------------------------------------------
-
-
-@pytest.fixture
-def browser(make_user):
-    client = Client()
-    client.force_login(make_user("admin"))
-    return client
 
 
 @pytest.mark.parametrize(

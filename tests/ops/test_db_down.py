@@ -21,6 +21,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.live import free_port
+
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -30,12 +32,6 @@ pytestmark = pytest.mark.skipif(
 )
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _as_postgres(*args: str, **kwargs) -> subprocess.CompletedProcess:
     return subprocess.run(["runuser", "-u", "postgres", "--", *args], check=True, capture_output=True, **kwargs)
 
@@ -43,7 +39,7 @@ def _as_postgres(*args: str, **kwargs) -> subprocess.CompletedProcess:
 class Cluster:
     def __init__(self, root: Path):
         self.data = root / "data"
-        self.port = _free_port()
+        self.port = free_port()
         _as_postgres(str(PG_BIN / "initdb"), "-D", str(self.data), "-A", "trust", "-U", "postgres")
 
     def start(self) -> None:
@@ -117,7 +113,7 @@ def stack():
             timeout=120,
         )
         token = out.stdout.strip().splitlines()[-1]
-        port = _free_port()
+        port = free_port()
         server = subprocess.Popen(
             [*manage, "runserver", "--noreload", "--nothreading", f"127.0.0.1:{port}"],
             env=env,
