@@ -50,8 +50,6 @@ KINDS: dict[str, JobKind] = {
         done="leads.imports.import_job_done",
         failed="leads.imports.import_job_failed",
     ),
-    "scoring.rescore": JobKind(run="scoring.services.rescore_job_chunks"),
-    "routing.bulk": JobKind(run="routing.services.bulk_route_job_chunks"),
 }
 
 
