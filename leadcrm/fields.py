@@ -35,6 +35,30 @@ class SafeIntegerFormField(forms.IntegerField):
             raise forms.ValidationError(str(exc), code="invalid") from exc
 
 
+class JSONFormField(forms.JSONField):
+    """forms.JSONField through inputs.loads: JSON nested thousands deep, `1e400` or `NaN`
+    is a field error, not a RecursionError (a 500) or an infinity jsonb refuses."""
+
+    def to_python(self, value):
+        if self.disabled or value in self.empty_values or isinstance(value, (list, dict, int, float)):
+            return super().to_python(value)
+        try:
+            converted = inputs.loads(value)
+        except ValueError as exc:
+            raise forms.ValidationError(f"Enter a valid JSON: {exc}", code="invalid", params={"value": value}) from exc
+        return forms.fields.JSONString(converted) if isinstance(converted, str) else converted
+
+    def bound_data(self, data, initial):
+        if self.disabled:
+            return initial
+        if data is None:
+            return None
+        try:
+            return inputs.loads(data)
+        except ValueError:
+            return forms.fields.InvalidJSONInput(data)
+
+
 class IsoDateTimeFilter(django_filters.IsoDateTimeFilter):
     field_class = SafeDateTimeFormField
 

@@ -15,6 +15,7 @@ from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
+from leadcrm.fields import JSONFormField
 from leads import normalize, services
 from leads.models import (
     ActorType,
@@ -90,13 +91,16 @@ class CompanyAdmin(admin.ModelAdmin):
 class LeadAdminForm(forms.ModelForm):
     # Wider than the stored code: "France" or "Allemagne" are accepted and normalised to FR, DE.
     country = forms.CharField(max_length=60, required=False, help_text=_("ISO code or English / French name."))
+    properties = JSONFormField(
+        required=False,
+        help_text=_('Custom fields: a JSON object of strings, numbers and booleans, e.g. {"plan": "pro"}.'),
+    )
 
     class Meta:
         model = Lead
         fields = "__all__"
         help_texts = {
             "team": _("The pool holding the lead while it has no owner; with an owner, the owner's team."),
-            "properties": _('Custom fields: a JSON object of strings, numbers and booleans, e.g. {"plan": "pro"}.'),
         }
 
     def clean_email(self):

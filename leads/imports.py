@@ -9,6 +9,7 @@ the last committed chunk.
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
@@ -21,7 +22,7 @@ from leads.models import ActorType, ImportJob, ImportStatus
 
 CHUNK = 1000  # ~0.3 s of writes: well under the job heartbeat's stale threshold
 IMPORT_KIND = "leads.import"
-MAX_BYTES = 20 * 1024 * 1024
+MAX_BYTES = settings.LEADCRM_UPLOAD_MAX_BYTES
 MAX_ERRORS = 50_000
 
 
@@ -30,9 +31,11 @@ def import_job_create(*, data: bytes, filename: str, user: User) -> ImportJob:
         raise ServiceError({"file": ["The file is empty."]})
     if len(data) > MAX_BYTES:
         raise ServiceError({"file": [f"The file is larger than {MAX_BYTES // (1024 * 1024)} MB."]})
-    parsed = csv_import.parse(data)
+    parsed = _parse(data)
     if not parsed.headers:
         raise ServiceError({"file": ["No header line found."]})
+    if not parsed.rows:
+        raise ServiceError({"file": ["The file has a header line but no lead lines."]})
     return ImportJob.objects.create(
         created_by=user,
         filename=filename[:255],
@@ -42,6 +45,15 @@ def import_job_create(*, data: bytes, filename: str, user: User) -> ImportJob:
         mapping=csv_import.guess_mapping(parsed.headers),
         total_rows=len(parsed.rows),
     )
+
+
+def _parse(data: bytes, **kwargs) -> csv_import.ParsedFile:
+    """A file that cannot be read is bad input: a form or field error, and a job that meets
+    one fails for good with the message (leadcrm.jobs does not retry a ServiceError)."""
+    try:
+        return csv_import.parse(data, **kwargs)
+    except csv_import.BadFile as exc:
+        raise ServiceError({"file": [str(exc)]}) from exc
 
 
 def _unfinished_job(import_id: int):
@@ -66,7 +78,7 @@ def import_job_start(*, job_id: int, mapping: dict[str, str], dry_run: bool) -> 
         if job.status == ImportStatus.RUNNING or _unfinished_job(job.pk) is not None:
             raise ServiceError({"status": ["This import is already running."]})
         job.mapping, job.dry_run, job.status = mapping, dry_run, ImportStatus.PENDING
-        job.processed_rows = job.created_count = job.updated_count = job.failed_count = 0
+        job.processed_rows = job.created_count = job.updated_count = job.recorded_count = job.failed_count = 0
         job.errors, job.message, job.finished_at = [], "", None
         job.save()
         jobs.job_create(kind=IMPORT_KIND, params={"import_id": job.pk}, created_by=job.created_by)
@@ -91,12 +103,12 @@ def import_job_chunks(ctx) -> None:
     job = ImportJob.objects.get(pk=import_id)
     ImportJob.objects.filter(pk=import_id).update(status=ImportStatus.RUNNING)
     actor = services.Actor(job.created_by, ActorType.IMPORT)
-    parsed = csv_import.parse(bytes(job.data), encoding=job.encoding, delimiter=job.delimiter)
+    parsed = _parse(bytes(job.data), encoding=job.encoding, delimiter=job.delimiter)
     ctx.beat()  # parsing a large file takes a while: still alive
     start = int(ctx.cursor.get("row", 0))
     while start < len(parsed.rows):
         chunk = parsed.rows[start : start + CHUNK]
-        counts = {"processed_rows": 0, "created_count": 0, "updated_count": 0, "failed_count": 0}
+        counts = {"processed_rows": 0, "created_count": 0, "updated_count": 0, "recorded_count": 0, "failed_count": 0}
         errors: list[dict] = []
         good: list[tuple[int, dict]] = []
         for line, cells in chunk:
@@ -109,7 +121,8 @@ def import_job_chunks(ctx) -> None:
         with transaction.atomic():
             if good and not job.dry_run:
                 for r in services.leads_bulk_upsert(rows=good, actor=actor):
-                    counts["created_count" if r.status == "created" else "updated_count"] += 1
+                    # "recorded": a lead the importer cannot see, kept as a touchpoint, unchanged
+                    counts[f"{r.status}_count"] += 1
             elif good:
                 counts["created_count"] += len(good)  # a dry run counts what would be written
             counts["processed_rows"] = len(chunk)

@@ -420,6 +420,9 @@ class ImportJob(models.Model):
     processed_rows = models.PositiveIntegerField(default=0)
     created_count = models.PositiveIntegerField(default=0)
     updated_count = models.PositiveIntegerField(default=0)
+    recorded_count = models.PositiveIntegerField(
+        default=0, help_text="Lines naming a lead the importer cannot see: kept as a touchpoint, the lead unchanged."
+    )
     failed_count = models.PositiveIntegerField(default=0)
     errors = models.JSONField(default=list, blank=True, help_text="[{line, column, message}]")
     message = models.TextField(blank=True)

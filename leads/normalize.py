@@ -7,12 +7,15 @@ API's field errors.
 from __future__ import annotations
 
 import gettext
+import json
 import re
 import unicodedata
 from functools import lru_cache
 
 import phonenumbers
 import pycountry
+
+from leadcrm import inputs
 
 FREE_MAIL_DOMAINS = frozenset(
     """gmail.com googlemail.com yahoo.com yahoo.fr yahoo.co.uk hotmail.com hotmail.fr
@@ -138,17 +141,39 @@ def company_domain_from_email(email: str) -> str:
     return "" if domain in FREE_MAIL_DOMAINS else domain
 
 
+# Custom fields: one rule for the API, bulk, the CSV import and the admin. Numbers stay
+# within what a JSON client (a float's 53 bits) and jsonb give back unchanged.
+MAX_PROPERTIES = 100
+MAX_PROPERTY_KEY = 100
+MAX_PROPERTY_TEXT = 2000
+MAX_PROPERTIES_BYTES = 16 * 1024
+MAX_PROPERTY_NUMBER = 10**15
+
+
 def normalize_properties(value: object) -> dict:
-    """Custom fields are a flat JSON object of strings, numbers and booleans."""
+    """Custom fields are a flat JSON object of strings, numbers and booleans, at most
+    MAX_PROPERTIES keys and MAX_PROPERTIES_BYTES of JSON."""
     if value is None:
         return {}
     if not isinstance(value, dict):
         raise ValueError("Must be a JSON object of custom fields.")
+    if len(value) > MAX_PROPERTIES:
+        raise ValueError(f"At most {MAX_PROPERTIES} custom fields.")
     for key, item in value.items():
-        if not isinstance(key, str) or not key.strip() or len(key) > 100:
-            raise ValueError(f"Invalid property name: {key!r}.")
+        if not isinstance(key, str) or not key.strip() or len(key) > MAX_PROPERTY_KEY or inputs.text_problem(key):
+            raise ValueError(f"Invalid property name: {key[:MAX_PROPERTY_KEY]!r}.")
         if item is not None and not isinstance(item, (str, int, float, bool)):
             raise ValueError(f"Property {key!r} must be a string, number, boolean or null.")
-        if isinstance(item, str) and len(item) > 2000:
-            raise ValueError(f"Property {key!r} is longer than 2000 characters.")
+        if isinstance(item, str):
+            if len(item) > MAX_PROPERTY_TEXT:
+                raise ValueError(f"Property {key!r} is longer than {MAX_PROPERTY_TEXT} characters.")
+            problem = inputs.text_problem(item)
+            if problem:
+                raise ValueError(f"Property {key!r}: {problem}")
+        elif isinstance(item, (int, float)) and not isinstance(item, bool):
+            if not (-MAX_PROPERTY_NUMBER <= item <= MAX_PROPERTY_NUMBER):  # NaN fails too
+                raise ValueError(f"Property {key!r} must be a number within ±{MAX_PROPERTY_NUMBER:.0e}.")
+    size = len(json.dumps(value, ensure_ascii=False).encode())
+    if size > MAX_PROPERTIES_BYTES:
+        raise ValueError(f"Custom fields take at most {MAX_PROPERTIES_BYTES // 1024} KB of JSON ({size:,} bytes sent).")
     return value

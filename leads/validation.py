@@ -42,6 +42,9 @@ def _text(value: object, max_length: int) -> str:
     if isinstance(value, bool) or not isinstance(value, (str, int, float)):
         raise ValueError("Not a valid string.")
     value = str(value).strip()
+    problem = inputs.text_problem(value)  # the API's parser refused it already; CSV cells not
+    if problem:
+        raise ValueError(problem)
     if len(value) > max_length:
         raise ValueError(f"Ensure this field has no more than {max_length} characters.")
     return value
@@ -90,7 +93,7 @@ def clean_lead_row(row: object, *, partial: bool = False, history: bool = False)
     if email is None or email == "":
         if not partial or "email" in row:
             errors["email"] = ["This field is required."]
-    elif not isinstance(email, str) or len(email) > 254:
+    elif not isinstance(email, str) or len(email) > 254 or inputs.text_problem(email):
         errors["email"] = ["Enter a valid email address."]
     else:
         email = email.strip().lower()

@@ -31,12 +31,25 @@ def _job(request: HttpRequest, pk: int) -> ImportJob:
     return get_object_or_404(qs, pk=pk)
 
 
+def _parsed(request: HttpRequest, job: ImportJob) -> csv_import.ParsedFile | None:
+    """The stored file split again; None (and the reason shown) for a file stored before
+    the import learnt to refuse it at upload."""
+    data = ImportJob.objects.values_list("data", flat=True).get(pk=job.pk)
+    try:
+        return csv_import.parse(bytes(data), encoding=job.encoding, delimiter=job.delimiter)
+    except csv_import.BadFile as exc:
+        messages.error(request, str(exc))
+        return None
+
+
 @login_required
 def import_upload(request: HttpRequest) -> HttpResponse:
     if not _may_import(request.user):
         raise PermissionDenied
+    status = 200
     if request.method == "POST":
         upload = request.FILES.get("file")
+        status = 400  # a refused file: the page again, with the reason
         if upload is None:
             messages.error(request, _("Choose a CSV file."))
         else:
@@ -48,7 +61,7 @@ def import_upload(request: HttpRequest) -> HttpResponse:
     jobs = ImportJob.objects.defer("data", "errors").select_related("created_by")
     if not request.user.is_admin_role:
         jobs = jobs.filter(created_by=request.user)
-    return render(request, "leads/import_upload.html", {"jobs": jobs[:20]})
+    return render(request, "leads/import_upload.html", {"jobs": jobs[:20]}, status=status)
 
 
 @login_required
@@ -58,8 +71,9 @@ def import_detail(request: HttpRequest, pk: int) -> HttpResponse:
         if job.status == ImportStatus.DONE and not job.dry_run:
             messages.error(request, _("This file was already imported."))
             return redirect("import-detail", pk=job.pk)
-        full = ImportJob.objects.get(pk=job.pk)
-        parsed = csv_import.parse(bytes(full.data), encoding=full.encoding, delimiter=full.delimiter)
+        parsed = _parsed(request, job)
+        if parsed is None:
+            return redirect("import-detail", pk=job.pk)
         mapping = {}
         for i, header in enumerate(parsed.headers):
             target = request.POST.get(f"col_{i}", "")
@@ -74,8 +88,7 @@ def import_detail(request: HttpRequest, pk: int) -> HttpResponse:
 
     context = {"job": job, "fields": csv_import.FIELDS}
     if job.status == ImportStatus.PENDING or (job.status == ImportStatus.DONE and job.dry_run):
-        full = ImportJob.objects.get(pk=job.pk)
-        parsed = csv_import.parse(bytes(full.data), encoding=full.encoding, delimiter=full.delimiter)
+        parsed = _parsed(request, job) or csv_import.ParsedFile(job.encoding, job.delimiter, [], [])
         preview = []
         for line, cells in parsed.rows[:PREVIEW_LINES]:
             result = csv_import.validate_line(line, parsed.headers, cells, job.mapping)

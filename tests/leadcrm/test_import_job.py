@@ -55,7 +55,13 @@ def test_import_interrupted_after_a_chunk_resumes_at_the_next(upload, monkeypatc
     upload.refresh_from_db()
     assert upload.status == ImportStatus.DONE and upload.finished_at is not None
     assert (upload.processed_rows, upload.created_count, upload.updated_count, upload.failed_count) == (451, 449, 1, 1)
-    assert done.counts == {"processed_rows": 451, "created_count": 449, "updated_count": 1, "failed_count": 1}
+    assert done.counts == {
+        "processed_rows": 451,
+        "created_count": 449,
+        "updated_count": 1,
+        "recorded_count": 0,
+        "failed_count": 1,
+    }
     assert Lead.objects.count() == 450
     assert (
         Touchpoint.objects.filter(type="capture").count()

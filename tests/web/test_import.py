@@ -183,4 +183,4 @@ def test_an_empty_file_is_refused(client):
     client.force_login(UserFactory(role=Role.ADMIN))
     response = client.post(reverse("import"), {"file": SimpleUploadedFile("e.csv", b"")}, follow=True)
     assert ImportJob.objects.count() == 0
-    assert response.status_code == 200
+    assert response.status_code == 400 and b"The file is empty." in response.content
