@@ -5,6 +5,7 @@ broker under `var/`, so `make run` needs no server. Production sets DATABASE_URL
 CELERY_BROKER_URL, SECRET_KEY, ALLOWED_HOSTS, EMAIL_URL.
 """
 
+from datetime import timedelta
 from pathlib import Path
 
 import environ
@@ -40,6 +41,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "django_celery_beat",
+    "axes",
     "leadcrm",
     "accounts",
     "leads",
@@ -61,6 +63,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes asks: turns a refused (locked-out) login into its answer.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "leadcrm.urls"
@@ -100,6 +104,12 @@ else:
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_USER_MODEL = "accounts.User"
+# The lockout check runs before the password is even looked at (django-axes); every
+# authenticate() must pass the request (the login form and the admin login do).
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
@@ -159,6 +169,23 @@ SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+
+# --- Login lockout (django-axes) --------------------------------------------------------
+# The login page and the admin login both authenticate through Django, so both count.
+# Failures count per (username, client IP) pair: locking by username alone would let anyone
+# lock any colleague out by typing their name with bad passwords; locking by IP alone would
+# lock a whole office behind one NAT. With the pair an attacker only locks themselves out
+# of the account they are guessing, while the real user (from their own address) can still
+# sign in. Sprays of one guess per user from one IP are the anon API/page throttles' job.
+AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("AXES_COOLOFF_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True  # a successful login clears that pair's failures
+AXES_HTTP_RESPONSE_CODE = 429
+AXES_LOCKOUT_CALLABLE = "accounts.views.locked_out"
+# The attempts live in the database (no Redis needed, they survive restarts). The client
+# is REMOTE_ADDR (django-ipware is not installed): behind a proxy that rewrites it, the pair
+# becomes (username, proxy), which still locks only the guessed account.
 
 # --- REST API ---------------------------------------------------------------------------
 REST_FRAMEWORK = {

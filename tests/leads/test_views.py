@@ -91,7 +91,7 @@ def test_wrong_password_is_refused(client):
 
 
 def test_sdr_sees_only_their_leads_and_their_team_pool(client, org):
-    assert client.login(username=org["sdr"].username, password=PASSWORD)
+    client.force_login(org["sdr"])
     response = client.get("/")
     assert response.status_code == 200
     counts = page_counts(response)

@@ -12,13 +12,13 @@ from django.utils import timezone
 from accounts.models import Role
 from leads.models import Assignment, Lead, Stage
 from routing.models import RoutingRule, SlaClock
-from tests.factories import PASSWORD, LeadFactory, UserFactory
+from tests.factories import LeadFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 
 
 def login(client, user):
-    assert client.login(username=user.username, password=PASSWORD)
+    client.force_login(user)
     return client
 
 

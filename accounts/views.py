@@ -1,0 +1,33 @@
+"""The answer to a locked-out login (django-axes calls `locked_out`, settings
+AXES_LOCKOUT_CALLABLE): the login page again, its error saying why and for how long, 429."""
+
+from __future__ import annotations
+
+import math
+
+from django.conf import settings
+from django.contrib.auth.forms import AuthenticationForm
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.utils.translation import ngettext
+
+
+def locked_out(request: HttpRequest, original_response: HttpResponse | None = None, credentials=None) -> HttpResponse:
+    """Same page for the app and the admin login: both share one lockout, one message."""
+    cool_off = settings.AXES_COOLOFF_TIME
+    minutes = max(1, math.ceil(cool_off.total_seconds() / 60))
+    message = ngettext(
+        "Too many failed logins for this account from your address. Try again in %(minutes)d minute.",
+        "Too many failed logins for this account from your address. Try again in %(minutes)d minutes.",
+        minutes,
+    ) % {"minutes": minutes}
+    username = (credentials or {}).get("username") or request.POST.get("username", "")
+    form = AuthenticationForm(request, initial={"username": username[:150]})
+    response = render(
+        request,
+        "registration/login.html",
+        {"form": form, "lockout_message": message, "next": request.POST.get("next", "")},
+        status=settings.AXES_HTTP_RESPONSE_CODE,
+    )
+    response["Retry-After"] = str(int(cool_off.total_seconds()))
+    return response
