@@ -3,6 +3,7 @@
 from django.urls import path
 
 from accounts import api as accounts_api
+from leadcrm import audit_api
 from leads import api as leads_api
 from routing import api as routing_api
 from scoring import api as scoring_api
@@ -49,4 +50,5 @@ urlpatterns = [
     path("partner-offers/<int:pk>/decline/", routing_api.PartnerOfferDecline.as_view(), name="partner-offer-decline"),
     path("teams/<int:pk>/load/", routing_api.TeamLoad.as_view(), name="team-load"),
     path("metrics/sla/", routing_api.SlaCompliance.as_view(), name="metrics-sla"),
+    path("audit/", audit_api.AuditList.as_view(), name="audit-list"),
 ]

@@ -36,11 +36,16 @@ def leads_visible_to(user: User) -> QuerySet[Lead]:
     if user.sees_all_leads:
         return qs
     if user.role == Role.MANAGER:
-        teams = {t for t in [user.team_id, *user.managed_teams.values_list("pk", flat=True)] if t}
+        teams = managed_team_ids(user)
         return qs.filter(Q(team_id__in=teams) | Q(owner__team_id__in=teams) | Q(owner=user))
     if user.team_id is None:
         return qs.filter(owner=user)
     return qs.filter(Q(owner=user) | Q(owner__isnull=True, team_id=user.team_id))
+
+
+def managed_team_ids(user: User) -> set[int]:
+    """The teams a manager oversees: their own and every team they are the manager of."""
+    return {t for t in [user.team_id, *user.managed_teams.values_list("pk", flat=True)] if t}
 
 
 def lead_ids_visible_to(user: User | None, lead_ids) -> set[int]:
