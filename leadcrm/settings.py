@@ -305,6 +305,14 @@ LEADCRM_MQL_THRESHOLD = env.int("LEADCRM_MQL_THRESHOLD", default=50)
 LEADCRM_BULK_MAX_ROWS = 10_000
 # A CSV upload larger than this is refused before it is read whole (leadcrm.uploads).
 LEADCRM_UPLOAD_MAX_BYTES = env.int("LEADCRM_UPLOAD_MAX_BYTES", default=20 * 1024 * 1024)
+FILE_UPLOAD_HANDLERS = [
+    "leadcrm.uploads.LimitedUploadHandler",
+    "django.core.files.uploadhandler.MemoryFileUploadHandler",
+    "django.core.files.uploadhandler.TemporaryFileUploadHandler",
+]
+# One lead's JSON body (PATCH too): its fields and 16 KB of custom fields, escapes included.
+# Bulk and events bodies are bounded by DATA_UPLOAD_MAX_MEMORY_SIZE.
+LEADCRM_LEAD_BODY_MAX_BYTES = 256 * 1024
 # A resumable job whose heartbeat is older than this is taken over (its worker presumed dead).
 LEADCRM_JOB_STALE_SECONDS = env.int("LEADCRM_JOB_STALE_SECONDS", default=45)
 # The dashboard reads its aggregate tables while their last rebuild is younger than this.

@@ -164,6 +164,7 @@ class RecordedSerializer(serializers.Serializer):
 
 
 class LeadListCreate(GenericAPIView):
+    max_body_bytes = settings.LEADCRM_LEAD_BODY_MAX_BYTES
     serializer_class = LeadOutputSerializer
     pagination_class = LeadPagination
     filterset_class = LeadFilter
@@ -215,6 +216,8 @@ class LeadListCreate(GenericAPIView):
 
 
 class LeadDetail(APIView):
+    max_body_bytes = settings.LEADCRM_LEAD_BODY_MAX_BYTES
+
     @extend_schema(responses=LeadOutputSerializer)
     def get(self, request, pk: int):
         return Response(LeadOutputSerializer(visible_lead(request, pk)).data)

@@ -9,12 +9,12 @@ the last committed chunk.
 
 from __future__ import annotations
 
-from django.conf import settings
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
 from accounts.models import User
+from leadcrm import uploads
 from leadcrm.errors import ServiceError
 from leadcrm.models import Job, JobStatus
 from leads import csv_import, services
@@ -22,15 +22,14 @@ from leads.models import ActorType, ImportJob, ImportStatus
 
 CHUNK = 1000  # ~0.3 s of writes: well under the job heartbeat's stale threshold
 IMPORT_KIND = "leads.import"
-MAX_BYTES = settings.LEADCRM_UPLOAD_MAX_BYTES
 MAX_ERRORS = 50_000
 
 
 def import_job_create(*, data: bytes, filename: str, user: User) -> ImportJob:
     if not data:
         raise ServiceError({"file": ["The file is empty."]})
-    if len(data) > MAX_BYTES:
-        raise ServiceError({"file": [f"The file is larger than {MAX_BYTES // (1024 * 1024)} MB."]})
+    if len(data) > uploads.upload_limit():
+        raise ServiceError({"file": [uploads.too_big_message()]})
     parsed = _parse(data)
     if not parsed.headers:
         raise ServiceError({"file": ["No header line found."]})
