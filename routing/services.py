@@ -15,6 +15,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from django.conf import settings as django_settings
+from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.db.models import Count, OuterRef, Q, Subquery
 from django.utils import timezone
@@ -430,7 +431,9 @@ def _pending_offer(offer_id: int, actor: Actor) -> PartnerOffer:
     offer = PartnerOffer.objects.select_for_update().select_related("partner").get(pk=offer_id)
     user = actor.user
     if user is not None and not user.is_admin_role and user.pk != offer.partner.user_id:
-        raise Conflict("not_partner", "Only the partner or an admin answers this offer.")
+        # A permission, not a state the offer is in: 403 (marketing sees every offer, as it
+        # sees every lead, but answers none of them).
+        raise PermissionDenied("Only the partner or an admin answers this offer.")
     if offer.status != OfferStatus.PENDING:
         raise Conflict("offer_closed", f"This offer is already {offer.status}.", status=offer.status)
     return offer

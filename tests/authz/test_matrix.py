@@ -1,0 +1,453 @@
+"""The authorisation matrix (issue 14): every operation of the URL conf (API and pages) ×
+every role × the lead's relation to the caller → the answer SPEC.md "Who uses it" and its
+roles give. The operations are read from `django.urls.get_resolver()`; the rules are the
+explicit table below, so a new endpoint without a rule fails `test_every_operation_has_a_rule`
+and a rule whose URL is gone fails `test_every_rule_names_an_operation`.
+
+How to read a rule: one answer per role, in the order of ROLES. For an operation on a lead
+(`lead` target) the answer is the one on a lead the caller may see; a lead the caller may
+not see answers 404 whatever the role, by VISIBLE below (its existence is not disclosed:
+never a 403 nor a 400 that would tell it exists). "ok" means the call got past
+authorisation: a 2xx, a redirect that is not to the login page, a 400 for the minimal body
+sent, or a 409 from a business guard. Bodies are minimal: the point is the authorisation
+answer, not the business effect; every case runs in its own savepoint, rolled back after.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import re
+from types import SimpleNamespace
+
+import pytest
+from django.conf import settings
+from django.db import transaction
+from django.shortcuts import resolve_url
+from django.test import Client, override_settings
+from django.urls import reverse
+from django.utils import timezone
+from rest_framework.authtoken.models import Token
+from rest_framework.test import APIClient
+
+from accounts.models import Role
+from leads import imports
+from leads.models import SavedFilter
+from routing.models import Partner, PartnerOffer, RoutingRule, SlaPolicy, Territory
+from scoring.models import FitRule, PredictiveModel, RuleSet
+from tests.authz.urlconf import Operation, operations
+from tests.factories import LeadFactory, OpportunityFactory, TeamFactory, UserFactory
+
+ROLES = ("anonymous", "admin", "marketing", "manager", "sdr", "partner")
+# The lead's relation to the caller. The callers live in team A (the manager manages it;
+# admin, marketing and the partner's login have no team); "teammate" is another seller of
+# team A, "pool" team A's unassigned leads, "other_team" a seller of team B, "no_team" a
+# lead with neither owner nor team, "partner" a lead offered to the partner (owned by its
+# login until it answers).
+RELATIONS = ("own", "teammate", "pool", "other_team", "no_team", "partner")
+
+# SPEC "Roles": admins and marketing see every lead; a manager their team's; an SDR their
+# own and their team's unassigned pool. The partner's login is a seller with no team: it
+# sees the leads it holds (offered to it).
+VISIBLE = {
+    "admin": set(RELATIONS),
+    "marketing": set(RELATIONS),
+    "manager": {"own", "teammate", "pool"},
+    "sdr": {"own", "pool"},
+    "partner": {"own", "partner"},
+    "anonymous": set(),
+}
+
+OK, LOGIN = "ok", "login"
+
+
+# --- which operations the matrix covers -----------------------------------------------------
+
+
+def _skipped(name: str, route: str) -> bool:
+    """Left out on purpose:
+    - the Django admin (`admin/`): for active admins only, whatever the page, by one check
+      (leadcrm.admin_site); tests/authz/test_admin_and_guards.py proves every other role
+      and an inactive admin are sent to its login;
+    - the OpenAPI schema (`api/schema/`): public by design (SPEC.md: integrators read it),
+      seconds to generate per call; tests/test_api_schema.py fetches it.
+    Static files are served by WhiteNoise (middleware), not by the URL conf."""
+    return route.startswith("admin/") or name == "schema"
+
+
+OPERATIONS = operations(skip=_skipped)
+
+
+@dataclasses.dataclass(frozen=True)
+class Rule:
+    answers: dict[str, object]  # role → "ok", "login" or a status code
+    target: str | None = None  # what fills `<pk>`: "lead" (by relation) or a world object
+    body: dict | None = None  # the minimal body of a write
+    params: tuple[tuple[str, str], ...] = ()  # other path parameters
+
+    @property
+    def on_lead(self) -> bool:
+        return self.target == "lead"
+
+
+def row(spec: str, target: str | None = None, body: dict | None = None, **params: str) -> Rule:
+    """`row("401 ok ok 403 403 403")`: the answers of ROLES in order."""
+    cells = spec.split()
+    assert len(cells) == len(ROLES), spec
+    answers = {role: cell if cell in (OK, LOGIN) else int(cell) for role, cell in zip(ROLES, cells, strict=True)}
+    return Rule(answers, target, body, tuple(params.items()))
+
+
+# Roles:                              anonymous admin marketing manager sdr partner
+SIGNED_IN_API = "401 ok ok ok ok ok"
+SIGNED_IN_PAGE = "login ok ok ok ok ok"
+PUBLIC = "ok ok ok ok ok ok"
+ADMIN_API = "401 ok 403 403 403 403"
+READERS_API = "401 ok ok ok 403 403"  # routing and scoring configuration: admins, managers, marketing read
+MARKETING_API = "401 ok ok 403 403 403"  # marketing's own work (scoring, imports, events): admins too
+SALES_API = "401 ok 403 ok ok ok"  # sales work on a lead: never marketing
+SALES_PAGE = "login ok 403 ok ok ok"
+MARKETING_PAGE = "login ok ok 403 403 403"
+MANAGERS_PAGE = "login ok 403 ok 403 403"
+
+TO_SQL = {"to": "SQL", "reason": "authorisation matrix"}
+
+RULES: dict[tuple[str, str], Rule] = {
+    # --- public ---
+    ("api-docs", "GET"): row(PUBLIC),
+    ("set_language", "GET"): row(PUBLIC),
+    ("set_language", "POST"): row(PUBLIC, body={"language": "fr"}),
+    ("login", "GET"): row(PUBLIC),  # a signed-in user is sent on to the dashboard
+    ("login", "POST"): row(PUBLIC),
+    ("login", "PUT"): row(PUBLIC),  # FormView handles PUT as POST
+    ("logout", "POST"): row(PUBLIC),
+    # --- leads API ---
+    ("api:lead-list", "GET"): row(SIGNED_IN_API),  # each role's scope: tests/leads
+    ("api:lead-list", "POST"): row(SIGNED_IN_API),
+    ("api:lead-bulk", "POST"): row(MARKETING_API),
+    ("api:lead-detail", "GET"): row(SIGNED_IN_API, "lead"),
+    ("api:lead-detail", "PATCH"): row(SIGNED_IN_API, "lead"),  # profile fields: every role on a lead it sees
+    ("api:lead-transition", "POST"): row(SALES_API, "lead", TO_SQL),  # marketing: its stages only
+    ("api:lead-history", "GET"): row(SIGNED_IN_API, "lead"),
+    ("api:lead-bant", "GET"): row(SIGNED_IN_API, "lead"),
+    ("api:lead-bant", "PUT"): row(SALES_API, "lead"),
+    ("api:lead-opportunity", "GET"): row(SIGNED_IN_API, "lead"),
+    ("api:lead-opportunity", "POST"): row(SALES_API, "lead"),
+    ("api:lead-route", "POST"): row("401 ok 403 ok 403 403", "lead"),  # routing by hand: admins, managers
+    ("api:scoring-lead-scores", "GET"): row(SIGNED_IN_API, "lead"),
+    ("api:events", "POST"): row(MARKETING_API),
+    ("api:metrics-funnel", "GET"): row(SIGNED_IN_API),
+    # --- users and teams (admins write, managers read their team, others themselves) ---
+    ("api:user-list", "GET"): row(SIGNED_IN_API),
+    ("api:user-list", "POST"): row(ADMIN_API),
+    ("api:user-detail", "GET"): row("401 ok 404 ok 404 404", "user"),  # a seller of team A
+    ("api:user-detail", "PATCH"): row("401 ok 404 403 404 404", "user"),
+    ("api:team-list", "GET"): row(SIGNED_IN_API),
+    ("api:team-list", "POST"): row(ADMIN_API),
+    ("api:team-detail", "GET"): row(SIGNED_IN_API, "team"),  # team A
+    ("api:team-detail", "PATCH"): row(ADMIN_API, "team"),
+    ("api:team-load", "GET"): row("401 ok 404 ok 404 404", "team"),  # the teams one manages
+    ("api:notification-list", "GET"): row(SIGNED_IN_API),  # one's own
+    ("api:notifications-read", "POST"): row(SIGNED_IN_API),
+    # --- scoring configuration (marketing writes, managers read) ---
+    ("api:scoring-ruleset-list", "GET"): row(READERS_API),
+    ("api:scoring-ruleset-list", "POST"): row(MARKETING_API),
+    ("api:scoring-ruleset-detail", "GET"): row(READERS_API, "ruleset"),
+    ("api:scoring-ruleset-detail", "PATCH"): row(MARKETING_API, "ruleset"),
+    ("api:scoring-ruleset-activate", "POST"): row(MARKETING_API, "ruleset"),
+    ("api:scoring-ruleset-copy", "POST"): row(MARKETING_API, "ruleset"),
+    ("api:scoring-ruleset-backtest", "GET"): row(READERS_API, "ruleset"),
+    ("api:scoring-rule-create", "POST"): row(MARKETING_API, "ruleset", kind="fit"),
+    ("api:scoring-rule-detail", "PATCH"): row(MARKETING_API, "fit_rule", kind="fit"),
+    ("api:scoring-rule-detail", "DELETE"): row(MARKETING_API, "fit_rule", kind="fit"),
+    ("api:scoring-predictive", "GET"): row(READERS_API),
+    ("api:scoring-predictive-train", "POST"): row(MARKETING_API),
+    # --- routing configuration (admins write; managers and marketing read) ---
+    ("api:routing-rule-list", "GET"): row(READERS_API),
+    ("api:routing-rule-list", "POST"): row(ADMIN_API),
+    ("api:routing-rule-detail", "GET"): row(READERS_API, "routing_rule"),  # a rule to team A
+    ("api:routing-rule-detail", "PATCH"): row(ADMIN_API, "routing_rule"),
+    ("api:routing-rule-detail", "DELETE"): row(ADMIN_API, "routing_rule"),
+    ("api:territory-list", "GET"): row(READERS_API),
+    ("api:territory-list", "POST"): row(ADMIN_API),
+    ("api:territory-detail", "GET"): row(READERS_API, "territory"),
+    ("api:territory-detail", "PATCH"): row(ADMIN_API, "territory"),
+    ("api:territory-detail", "DELETE"): row(ADMIN_API, "territory"),
+    ("api:partner-list", "GET"): row(READERS_API),
+    ("api:partner-list", "POST"): row(ADMIN_API),
+    ("api:partner-detail", "GET"): row(READERS_API, "partner"),
+    ("api:partner-detail", "PATCH"): row(ADMIN_API, "partner"),
+    ("api:partner-detail", "DELETE"): row(ADMIN_API, "partner"),
+    ("api:sla-policy-list", "GET"): row(READERS_API),
+    ("api:sla-policy-list", "POST"): row(ADMIN_API),
+    ("api:sla-policy-detail", "GET"): row(READERS_API, "sla_policy"),
+    ("api:sla-policy-detail", "PATCH"): row(ADMIN_API, "sla_policy"),
+    ("api:sla-policy-detail", "DELETE"): row(ADMIN_API, "sla_policy"),
+    ("api:routing-settings", "GET"): row(READERS_API),
+    ("api:routing-settings", "PATCH"): row(ADMIN_API),
+    ("api:metrics-sla", "GET"): row(READERS_API),
+    # --- partner offers: each partner answers its own; admins may answer for it ---
+    ("api:partner-offer-list", "GET"): row(SIGNED_IN_API),  # scoped: test_admin_and_guards
+    # Marketing sees every offer (it sees every lead) but does not answer for a partner.
+    ("api:partner-offer-accept", "POST"): row("401 ok 403 404 404 ok", "offer"),
+    ("api:partner-offer-decline", "POST"): row("401 ok 403 404 404 ok", "offer"),
+    # --- pages ---
+    ("dashboard", "GET"): row(SIGNED_IN_PAGE),
+    ("dashboard", "POST"): row(SIGNED_IN_PAGE),
+    ("queue", "GET"): row(SIGNED_IN_PAGE),  # marketing is sent on to the leads list
+    ("queue", "POST"): row(SIGNED_IN_PAGE),
+    ("saved-filter-save", "POST"): row(SIGNED_IN_PAGE),
+    ("saved-filter-delete", "POST"): row(SIGNED_IN_PAGE, "saved_filter"),  # deletes only one's own
+    ("leads-list", "GET"): row(SIGNED_IN_PAGE),
+    ("leads-list", "POST"): row(SIGNED_IN_PAGE),
+    ("lead-detail", "GET"): row(SIGNED_IN_PAGE, "lead"),
+    ("lead-detail", "POST"): row(SIGNED_IN_PAGE, "lead"),
+    ("lead-claim", "POST"): row(SALES_PAGE, "lead"),
+    ("lead-log", "POST"): row(SALES_PAGE, "lead", {"type": "note", "note": "matrix"}),
+    ("lead-move", "POST"): row(SALES_PAGE, "lead", TO_SQL),
+    ("lead-bant", "POST"): row(SALES_PAGE, "lead"),
+    ("lead-opportunity", "POST"): row(SALES_PAGE, "lead"),
+    ("import", "GET"): row(MARKETING_PAGE),
+    ("import", "POST"): row(MARKETING_PAGE),
+    ("import-detail", "GET"): row(MARKETING_PAGE, "import_job"),  # marketing's own job
+    ("import-detail", "POST"): row(MARKETING_PAGE, "import_job"),
+    ("import-progress", "GET"): row(MARKETING_PAGE, "import_job"),
+    ("import-progress", "POST"): row(MARKETING_PAGE, "import_job"),
+    ("import-errors", "GET"): row(MARKETING_PAGE, "import_job"),
+    ("import-errors", "POST"): row(MARKETING_PAGE, "import_job"),
+    ("scoring", "GET"): row(MARKETING_PAGE),
+    ("scoring", "POST"): row(MARKETING_PAGE),
+    ("team", "GET"): row(MANAGERS_PAGE),
+    ("team", "POST"): row(MANAGERS_PAGE),
+    ("team-reassign", "POST"): row(MANAGERS_PAGE),
+    ("team-seller", "POST"): row(MANAGERS_PAGE, "user"),
+}
+
+
+# --- the coverage of the table --------------------------------------------------------------
+
+
+def test_every_operation_has_a_rule():
+    missing = [op for op in OPERATIONS if op.key not in RULES]
+    assert not missing, "\n".join(
+        f"new endpoint {op.method} /{op.route} ({op.name}) has no rule in the authorisation matrix "
+        f"(tests/authz/test_matrix.py RULES)"
+        for op in missing
+    )
+
+
+def test_every_rule_names_an_operation():
+    served = {op.key for op in OPERATIONS}
+    stale = [key for key in RULES if key not in served]
+    assert not stale, "\n".join(
+        f"the authorisation matrix has a rule for {method} {name}, which the URL conf no longer serves"
+        for name, method in stale
+    )
+
+
+def test_every_rule_fills_the_path_parameters():
+    for op in OPERATIONS:
+        rule = RULES.get(op.key)
+        if rule is not None:
+            filled = {"pk"} if rule.target else set()
+            assert set(op.params) == filled | {k for k, _ in rule.params}, op
+
+
+# --- the world: built once for the module, each case rolled back to it ----------------------
+
+
+@pytest.fixture(scope="module")
+def world(django_db_setup, django_db_blocker):
+    """Teams A and B, one caller per role, one lead per relation and one of each object the
+    URLs name. Built inside a transaction rolled back at the end of the module; each test's
+    own transaction (pytest-django) is a savepoint inside it."""
+    with django_db_blocker.unblock():
+        atomic = transaction.atomic()
+        atomic.__enter__()
+        try:
+            # Before the function-scoped fixtures: make the fast hasher of tests/conftest.py ours.
+            with override_settings(PASSWORD_HASHERS=["django.contrib.auth.hashers.MD5PasswordHasher"]):
+                built = _build_world()
+            yield built
+        finally:
+            transaction.set_rollback(True)
+            atomic.__exit__(None, None, None)
+
+
+def _build_world() -> SimpleNamespace:
+    now = timezone.now()
+    team_a, team_b = TeamFactory(name="Matrix A"), TeamFactory(name="Matrix B")
+    users = {
+        "admin": UserFactory(role=Role.ADMIN, username="m_admin"),
+        "marketing": UserFactory(role=Role.MARKETING, username="m_marketing"),
+        "manager": UserFactory(role=Role.MANAGER, username="m_manager", team=team_a),
+        "sdr": UserFactory(role=Role.SDR, username="m_sdr", team=team_a),
+        "partner": UserFactory(role=Role.SDR, username="m_partner"),
+    }
+    teammate = UserFactory(role=Role.SDR, username="m_teammate", team=team_a)
+    other = UserFactory(role=Role.SDR, username="m_other", team=team_b)
+    UserFactory(role=Role.MANAGER, username="m_manager_b", team=team_b)
+    team_a.manager = users["manager"]
+    team_a.save()
+    partner = Partner.objects.create(name="Matrix partner", user=users["partner"])
+
+    shared = {
+        "teammate": LeadFactory(owner=teammate),
+        "pool": LeadFactory(team=team_a),
+        "other_team": LeadFactory(owner=other),
+        "no_team": LeadFactory(),
+        "partner": LeadFactory(owner=users["partner"]),
+    }
+    offer = PartnerOffer.objects.create(
+        lead=shared["partner"], partner=partner, offered_at=now, deadline=now + dt.timedelta(days=2)
+    )
+    own = {role: LeadFactory(owner=user) for role, user in users.items() if role != "partner"}
+    own["partner"] = shared["partner"]
+    leads = {role: {"own": own[role], **shared} for role in ROLES if role != "anonymous"} | {
+        "anonymous": {"own": shared["teammate"], **shared}
+    }
+    for lead in {lead.pk: lead for by_role in leads.values() for lead in by_role.values()}.values():
+        OpportunityFactory(lead=lead)  # so that GET .../opportunity/ answers 200 when allowed
+
+    ruleset = RuleSet.objects.create(version=1, name="Matrix rules")
+    job = imports.import_job_create(data=b"email\nmatrix@example.com\n", filename="m.csv", user=users["marketing"])
+    objects = {
+        "user": teammate,
+        "team": team_a,
+        "ruleset": ruleset,
+        "fit_rule": FitRule.objects.create(ruleset=ruleset, field="industry", operator="equals", value="x", points=5),
+        "routing_rule": RoutingRule.objects.create(name="Matrix rule", team=team_a),
+        "territory": Territory.objects.create(name="Matrix land", countries=["FR"]),
+        "partner": partner,
+        "sla_policy": SlaPolicy.objects.create(name="Matrix SLA", minutes_to_first_touch=60),
+        "offer": offer,
+        "import_job": job,
+        "saved_filter": SavedFilter.objects.create(user=users["sdr"], name="mine", query="stage=MQL"),
+    }
+    PredictiveModel.objects.create(version=1, algorithm="matrix", auc=0.5, blob=b"")
+    tokens = {role: Token.objects.create(user=user).key for role, user in users.items()}
+    sessions = {}
+    for role, user in users.items():  # one login per role, reused by every page case
+        client = Client()
+        client.force_login(user)
+        sessions[role] = client.cookies[settings.SESSION_COOKIE_NAME].value
+    return SimpleNamespace(users=users, leads=leads, objects=objects, tokens=tokens, sessions=sessions)
+
+
+# --- the matrix -----------------------------------------------------------------------------
+
+
+def _cases():
+    for op in OPERATIONS:
+        rule = RULES.get(op.key)
+        if rule is None:
+            continue  # test_every_operation_has_a_rule names it
+        for role in ROLES:
+            for relation in _relations(rule, role):
+                yield pytest.param(
+                    op, role, relation, id=f"{op.method} {op.name} {role}" + (f" {relation}" if relation else "")
+                )
+
+
+def _relations(rule: Rule, role: str) -> tuple[str | None, ...]:
+    """Every relation for an operation on a lead; one for an anonymous caller (it sees no
+    lead, so the relation changes nothing) and none twice for the partner's login (its own
+    leads are the ones offered to it)."""
+    if not rule.on_lead:
+        return (None,)
+    if role == "anonymous":
+        return ("other_team",)
+    if role == "partner":
+        return tuple(r for r in RELATIONS if r != "own")
+    return RELATIONS
+
+
+def _expected(rule: Rule, role: str, relation: str | None):
+    answer = rule.answers[role]
+    if role != "anonymous" and rule.on_lead and relation not in VISIBLE[role]:
+        return 404
+    return answer
+
+
+def _answer(op: Operation, response) -> object:
+    code = response.status_code
+    if code in (301, 302, 303, 307, 308):
+        login = resolve_url(settings.LOGIN_URL)
+        location = response["Location"]
+        return LOGIN if location.startswith(login) and "next=" in location else OK
+    if code == 400 or code == 409 or 200 <= code < 300:
+        return OK
+    return code
+
+
+@pytest.fixture(scope="module")
+def clients():
+    """One client per kind for the module: a new test client loads the middleware again, and
+    WhiteNoise's walks every static file then (~35 ms, most of a case's time)."""
+    return {"api": APIClient(), "page": Client()}
+
+
+def _call(world, clients, op: Operation, role: str, pk: int | None):
+    rule = RULES[op.key]
+    kwargs = dict(rule.params)
+    if pk is not None:
+        kwargs["pk"] = pk
+    url = reverse(op.name, kwargs=kwargs)
+    client = clients["api" if op.is_api else "page"]
+    client.cookies.clear()
+    if op.is_api:
+        client.credentials()
+    if role != "anonymous":
+        if op.is_api:
+            client.credentials(HTTP_AUTHORIZATION=f"Token {world.tokens[role]}")
+        else:
+            client.cookies[settings.SESSION_COOKIE_NAME] = world.sessions[role]
+    body = rule.body or {}
+    call = getattr(client, op.method.lower())
+    if op.method == "GET":
+        return call(url)
+    if op.is_api:
+        return call(url, body, format="json")
+    return call(url, body)  # a form post, as the pages send
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(("op", "role", "relation"), list(_cases()))
+def test_matrix(world, clients, op: Operation, role: str, relation: str | None):
+    rule = RULES[op.key]
+    if rule.on_lead:
+        pk = world.leads[role][relation].pk
+    else:
+        pk = world.objects[rule.target].pk if rule.target else None
+    response = _call(world, clients, op, role, pk)
+    expected = _expected(rule, role, relation)
+    got = _answer(op, response)
+    assert got == expected, (
+        f"{op.method} {response.request['PATH_INFO']} as {role}"
+        + (f" on a lead ({relation})" if relation else "")
+        + f": expected {expected}, got {response.status_code} {response.content[:300]!r}"
+    )
+
+
+LEAD_OPERATIONS = [
+    pytest.param(op, id=f"{op.method} {op.name}") for op in OPERATIONS if op.key in RULES and RULES[op.key].on_lead
+]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("op", LEAD_OPERATIONS)
+def test_a_lead_out_of_sight_answers_as_a_missing_one(world, clients, op: Operation):
+    """Another team's lead and an id that was never used answer alike (status and body): the
+    answer tells nothing of the lead's existence."""
+    hidden = world.leads["sdr"]["other_team"].pk
+    missing = max(lead.pk for by_role in world.leads.values() for lead in by_role.values()) + 1000
+    a = _call(world, clients, op, "sdr", hidden)
+    b = _call(world, clients, op, "sdr", missing)
+    assert a.status_code == b.status_code == 404
+    assert _normalised(a.content, hidden) == _normalised(b.content, missing)
+
+
+def _normalised(content: bytes, pk: int) -> bytes:
+    """Without what differs from one request to the next anyway (the id asked, the masked
+    CSRF token of the page)."""
+    return re.sub(rb"[A-Za-z0-9]{32,}", b"TOKEN", content.replace(str(pk).encode(), b"ID"))
