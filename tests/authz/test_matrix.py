@@ -191,6 +191,8 @@ RULES: dict[tuple[str, str], Rule] = {
     # Marketing sees every offer (it sees every lead) but does not answer for a partner.
     ("api:partner-offer-accept", "POST"): row("401 ok 403 404 404 ok", "offer"),
     ("api:partner-offer-decline", "POST"): row("401 ok 403 404 404 ok", "offer"),
+    # --- the audit log: everyone reads what concerns what they see (its own tests: scope) ---
+    ("api:audit-list", "GET"): row(SIGNED_IN_API),
     # --- pages ---
     ("dashboard", "GET"): row(SIGNED_IN_PAGE),
     ("dashboard", "POST"): row(SIGNED_IN_PAGE),
