@@ -190,7 +190,8 @@ AXES_LOCKOUT_CALLABLE = "accounts.views.locked_out"
 # --- REST API ---------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        # DRF's token scheme, a refused token counting against the anonymous throttle.
+        "leadcrm.authentication.TokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
@@ -206,6 +207,9 @@ REST_FRAMEWORK = {
         "user": env.str("API_THROTTLE_USER", default="100000/hour"),
         "anon": env.str("API_THROTTLE_ANON", default="60/minute"),
     },
+    # Throttles tell clients apart by REMOTE_ADDR; X-Forwarded-For only counts behind this
+    # many trusted proxies (else any client could pick a fresh identity on each call).
+    "NUM_PROXIES": env.int("TRUSTED_PROXY_COUNT", default=0),
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
 }
 SPECTACULAR_SETTINGS = {

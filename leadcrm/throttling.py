@@ -61,4 +61,15 @@ class AnonRateThrottle(_CounterThrottle):
     def get_cache_key(self, request, view):
         if request.user and request.user.is_authenticated:
             return None
+        return self._client_key(request)
+
+    def allow_refused_credentials(self, request) -> bool:
+        """Count a call whose credentials were refused (leadcrm.authentication) as the
+        anonymous call it is; False once the client's anonymous quota is used. Called
+        while DRF authenticates, so it must not read `request.user`."""
+        if self.rate is None:
+            return True
+        return self.hit(self._client_key(request))
+
+    def _client_key(self, request) -> str:
         return self.cache_format % {"scope": self.scope, "ident": self.get_ident(request)}
