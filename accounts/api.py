@@ -15,6 +15,7 @@ from rest_framework.views import APIView
 
 from accounts import services
 from accounts.models import Notification, Role, Team, User
+from accounts.selectors import teams_visible_to
 
 
 def _actor(request):
@@ -128,7 +129,7 @@ class UserDetail(APIView):
 class TeamListCreate(APIView):
     @extend_schema(responses=TeamSerializer(many=True))
     def get(self, request):
-        return Response(TeamSerializer(Team.objects.order_by("name"), many=True).data)
+        return Response(TeamSerializer(teams_visible_to(request.user), many=True).data)
 
     @extend_schema(request=TeamSerializer, responses={201: TeamSerializer})
     def post(self, request):
@@ -142,11 +143,11 @@ class TeamListCreate(APIView):
 class TeamDetail(APIView):
     @extend_schema(responses=TeamSerializer)
     def get(self, request, pk: int):
-        return Response(TeamSerializer(get_object_or_404(Team, pk=pk)).data)
+        return Response(TeamSerializer(get_object_or_404(teams_visible_to(request.user), pk=pk)).data)
 
     @extend_schema(request=TeamSerializer, responses=TeamSerializer)
     def patch(self, request, pk: int):
-        team = get_object_or_404(Team, pk=pk)
+        team = get_object_or_404(teams_visible_to(request.user), pk=pk)
         require_admin(request)
         data = TeamSerializer(team, data=request.data, partial=True)
         data.is_valid(raise_exception=True)

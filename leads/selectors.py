@@ -10,6 +10,7 @@ from django.db.models import Count, Q, QuerySet
 from django.utils.module_loading import import_string
 
 from accounts.models import Role, User
+from accounts.selectors import managed_team_ids
 from leadcrm.models import AuditEntry
 from leads import lifecycle
 from leads.models import (
@@ -41,11 +42,6 @@ def leads_visible_to(user: User) -> QuerySet[Lead]:
     if user.team_id is None:
         return qs.filter(owner=user)
     return qs.filter(Q(owner=user) | Q(owner__isnull=True, team_id=user.team_id))
-
-
-def managed_team_ids(user: User) -> set[int]:
-    """The teams a manager oversees: their own and every team they are the manager of."""
-    return {t for t in [user.team_id, *user.managed_teams.values_list("pk", flat=True)] if t}
 
 
 def lead_ids_visible_to(user: User | None, lead_ids) -> set[int]:

@@ -10,6 +10,7 @@ from django.shortcuts import render
 from django.utils.translation import gettext as _
 
 from accounts.models import Role, Team
+from accounts.selectors import teams_visible_to
 from leads import reports, rollups
 from leads.exports import csv_response
 from leads.models import FUNNEL_STAGES, Stage
@@ -73,12 +74,7 @@ def scope_label(user) -> str:
 
 
 def teams_for(user):
-    if user.sees_all_leads:
-        return list(Team.objects.order_by("name"))
-    if user.role == Role.MANAGER:
-        ids = {t for t in [user.team_id, *user.managed_teams.values_list("pk", flat=True)] if t}
-        return list(Team.objects.filter(pk__in=ids).order_by("name"))
-    return [user.team] if user.team_id else []
+    return list(teams_visible_to(user))
 
 
 def sla_panel(user, teams, f: reports.Filters, rollup: reports.RollupReport | None = None) -> dict | None:

@@ -272,3 +272,24 @@ def test_only_admins_write_teams(org, auth_client, who):
 def test_unknown_team_answers_404(admin_api):
     assert admin_api.get(f"{TEAMS}999999/").status_code == 404
     assert admin_api.patch(f"{TEAMS}999999/", {"name": "x"}, format="json").status_code == 404
+
+
+def team_names(response) -> set[str]:
+    assert response.status_code == 200
+    return {t["name"] for t in response.json()}
+
+
+def test_teams_are_read_by_admins_and_marketing_whole_by_others_their_own(org, auth_client, make_user):
+    """SPEC "Admin API": managers read their team (and the teams they manage); a seller reads
+    their own team; a user in no team none. Another team answers 404, as if it did not exist."""
+    team_c = Team.objects.create(name="Team C", manager=org["manager"])
+    everyone = {"Team A", "Team B", "Team C"}
+    assert team_names(auth_client(org["admin"]).get(TEAMS)) == everyone
+    assert team_names(auth_client(org["marketing"]).get(TEAMS)) == everyone
+    assert team_names(auth_client(org["manager"]).get(TEAMS)) == {"Team A", "Team C"}
+    assert team_names(auth_client(org["sdr"]).get(TEAMS)) == {"Team A"}
+    assert team_names(auth_client(make_user("sdr")).get(TEAMS)) == set()
+    sdr = auth_client(org["sdr"])
+    assert sdr.get(f"{TEAMS}{org['team_b'].pk}/").status_code == 404
+    assert sdr.get(f"{TEAMS}{team_c.pk}/").status_code == 404
+    assert auth_client(org["manager"]).get(f"{TEAMS}{team_c.pk}/").status_code == 200

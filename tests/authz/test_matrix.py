@@ -111,8 +111,10 @@ MARKETING_PAGE = "login ok ok 403 403 403"
 MANAGERS_PAGE = "login ok 403 ok 403 403"
 
 TO_SQL = {"to": "SQL", "reason": "authorisation matrix"}
+IMPORT_JOB_RULES = [row(MARKETING_PAGE, "import_job"), row("login ok 404 403 403 403", "import_job_admin")]
 
-RULES: dict[tuple[str, str], Rule] = {
+# A list gives one rule per object the URL is called on (e.g. one's own team and another).
+RULES: dict[tuple[str, str], Rule | list[Rule]] = {
     # --- public ---
     ("api-docs", "GET"): row(PUBLIC),
     ("set_language", "GET"): row(PUBLIC),
@@ -140,13 +142,24 @@ RULES: dict[tuple[str, str], Rule] = {
     # --- users and teams (admins write, managers read their team, others themselves) ---
     ("api:user-list", "GET"): row(SIGNED_IN_API),
     ("api:user-list", "POST"): row(ADMIN_API),
-    ("api:user-detail", "GET"): row("401 ok 404 ok 404 404", "user"),  # a seller of team A
-    ("api:user-detail", "PATCH"): row("401 ok 404 403 404 404", "user"),
+    # A seller of team A, one of team B, the caller.
+    ("api:user-detail", "GET"): [
+        row("401 ok 404 ok 404 404", "user"),
+        row("401 ok 404 404 404 404", "user_b"),
+        row("401 ok ok ok ok ok", "self"),
+    ],
+    ("api:user-detail", "PATCH"): [
+        row("401 ok 404 403 404 404", "user"),
+        row("401 ok 404 404 404 404", "user_b"),
+        row("401 ok 403 403 403 403", "self"),
+    ],
     ("api:team-list", "GET"): row(SIGNED_IN_API),
     ("api:team-list", "POST"): row(ADMIN_API),
-    ("api:team-detail", "GET"): row(SIGNED_IN_API, "team"),  # team A
-    ("api:team-detail", "PATCH"): row(ADMIN_API, "team"),
-    ("api:team-load", "GET"): row("401 ok 404 ok 404 404", "team"),  # the teams one manages
+    # Team A (the callers') and team B; the partner's login is in no team.
+    ("api:team-detail", "GET"): [row("401 ok ok ok ok 404", "team"), row("401 ok ok 404 404 404", "team_b")],
+    ("api:team-detail", "PATCH"): [row("401 ok 403 403 403 404", "team"), row("401 ok 403 404 404 404", "team_b")],
+    # The load of the teams one manages.
+    ("api:team-load", "GET"): [row("401 ok 404 ok 404 404", "team"), row("401 ok 404 404 404 404", "team_b")],
     ("api:notification-list", "GET"): row(SIGNED_IN_API),  # one's own
     ("api:notifications-read", "POST"): row(SIGNED_IN_API),
     # --- scoring configuration (marketing writes, managers read) ---
@@ -165,9 +178,19 @@ RULES: dict[tuple[str, str], Rule] = {
     # --- routing configuration (admins write; managers and marketing read) ---
     ("api:routing-rule-list", "GET"): row(READERS_API),
     ("api:routing-rule-list", "POST"): row(ADMIN_API),
-    ("api:routing-rule-detail", "GET"): row(READERS_API, "routing_rule"),  # a rule to team A
-    ("api:routing-rule-detail", "PATCH"): row(ADMIN_API, "routing_rule"),
-    ("api:routing-rule-detail", "DELETE"): row(ADMIN_API, "routing_rule"),
+    # A rule to team A, one to team B: a manager reads the rules of their teams.
+    ("api:routing-rule-detail", "GET"): [
+        row(READERS_API, "routing_rule"),
+        row("401 ok ok 404 403 403", "routing_rule_b"),
+    ],
+    ("api:routing-rule-detail", "PATCH"): [
+        row(ADMIN_API, "routing_rule"),
+        row("401 ok 403 404 403 403", "routing_rule_b"),
+    ],
+    ("api:routing-rule-detail", "DELETE"): [
+        row(ADMIN_API, "routing_rule"),
+        row("401 ok 403 404 403 403", "routing_rule_b"),
+    ],
     ("api:territory-list", "GET"): row(READERS_API),
     ("api:territory-list", "POST"): row(ADMIN_API),
     ("api:territory-detail", "GET"): row(READERS_API, "territory"),
@@ -211,18 +234,25 @@ RULES: dict[tuple[str, str], Rule] = {
     ("lead-opportunity", "POST"): row(SALES_PAGE, "lead"),
     ("import", "GET"): row(MARKETING_PAGE),
     ("import", "POST"): row(MARKETING_PAGE),
-    ("import-detail", "GET"): row(MARKETING_PAGE, "import_job"),  # marketing's own job
-    ("import-detail", "POST"): row(MARKETING_PAGE, "import_job"),
-    ("import-progress", "GET"): row(MARKETING_PAGE, "import_job"),
-    ("import-progress", "POST"): row(MARKETING_PAGE, "import_job"),
-    ("import-errors", "GET"): row(MARKETING_PAGE, "import_job"),
-    ("import-errors", "POST"): row(MARKETING_PAGE, "import_job"),
+    # Marketing's own import and an admin's: an importer sees their own, admins every one.
+    ("import-detail", "GET"): IMPORT_JOB_RULES,
+    ("import-detail", "POST"): IMPORT_JOB_RULES,
+    ("import-progress", "GET"): IMPORT_JOB_RULES,
+    ("import-progress", "POST"): IMPORT_JOB_RULES,
+    ("import-errors", "GET"): IMPORT_JOB_RULES,
+    ("import-errors", "POST"): IMPORT_JOB_RULES,
     ("scoring", "GET"): row(MARKETING_PAGE),
     ("scoring", "POST"): row(MARKETING_PAGE),
     ("team", "GET"): row(MANAGERS_PAGE),
     ("team", "POST"): row(MANAGERS_PAGE),
     ("team-reassign", "POST"): row(MANAGERS_PAGE),
-    ("team-seller", "POST"): row(MANAGERS_PAGE, "user"),
+    # A seller of the manager's team, one of another team.
+    # A seller of the manager's team, one of team B (the form names the team: "@team_b" is
+    # its id).
+    ("team-seller", "POST"): [
+        row(MANAGERS_PAGE, "user", {"team": "@team"}),
+        row("login ok 403 404 403 403", "user_b", {"team": "@team_b"}),
+    ],
 }
 
 
@@ -247,10 +277,14 @@ def test_every_rule_names_an_operation():
     )
 
 
+def rules_of(op: Operation) -> list[Rule]:
+    rules = RULES.get(op.key, [])
+    return rules if isinstance(rules, list) else [rules]
+
+
 def test_every_rule_fills_the_path_parameters():
     for op in OPERATIONS:
-        rule = RULES.get(op.key)
-        if rule is not None:
+        for rule in rules_of(op):
             filled = {"pk"} if rule.target else set()
             assert set(op.params) == filled | {k for k, _ in rule.params}, op
 
@@ -315,15 +349,21 @@ def _build_world() -> SimpleNamespace:
     job = imports.import_job_create(data=b"email\nmatrix@example.com\n", filename="m.csv", user=users["marketing"])
     objects = {
         "user": teammate,
+        "user_b": other,
         "team": team_a,
+        "team_b": team_b,
         "ruleset": ruleset,
         "fit_rule": FitRule.objects.create(ruleset=ruleset, field="industry", operator="equals", value="x", points=5),
         "routing_rule": RoutingRule.objects.create(name="Matrix rule", team=team_a),
+        "routing_rule_b": RoutingRule.objects.create(name="Matrix rule B", team=team_b),
         "territory": Territory.objects.create(name="Matrix land", countries=["FR"]),
         "partner": partner,
         "sla_policy": SlaPolicy.objects.create(name="Matrix SLA", minutes_to_first_touch=60),
         "offer": offer,
         "import_job": job,
+        "import_job_admin": imports.import_job_create(
+            data=b"email\nadmin@example.com\n", filename="a.csv", user=users["admin"]
+        ),
         "saved_filter": SavedFilter.objects.create(user=users["sdr"], name="mine", query="stage=MQL"),
     }
     PredictiveModel.objects.create(version=1, algorithm="matrix", auc=0.5, blob=b"")
@@ -340,15 +380,19 @@ def _build_world() -> SimpleNamespace:
 
 
 def _cases():
-    for op in OPERATIONS:
-        rule = RULES.get(op.key)
-        if rule is None:
-            continue  # test_every_operation_has_a_rule names it
-        for role in ROLES:
-            for relation in _relations(rule, role):
-                yield pytest.param(
-                    op, role, relation, id=f"{op.method} {op.name} {role}" + (f" {relation}" if relation else "")
-                )
+    for op in OPERATIONS:  # one with no rule: test_every_operation_has_a_rule names it
+        rules = rules_of(op)
+        for rule in rules:
+            on = f" {rule.target}" if len(rules) > 1 else ""
+            for role in ROLES:
+                for relation in _relations(rule, role):
+                    yield pytest.param(
+                        op,
+                        rule,
+                        role,
+                        relation,
+                        id=f"{op.method} {op.name}{on} {role}" + (f" {relation}" if relation else ""),
+                    )
 
 
 def _relations(rule: Rule, role: str) -> tuple[str | None, ...]:
@@ -389,8 +433,7 @@ def clients():
     return {"api": APIClient(), "page": Client()}
 
 
-def _call(world, clients, op: Operation, role: str, pk: int | None):
-    rule = RULES[op.key]
+def _call(world, clients, op: Operation, rule: Rule, role: str, pk: int | None):
     kwargs = dict(rule.params)
     if pk is not None:
         kwargs["pk"] = pk
@@ -404,7 +447,7 @@ def _call(world, clients, op: Operation, role: str, pk: int | None):
             client.credentials(HTTP_AUTHORIZATION=f"Token {world.tokens[role]}")
         else:
             client.cookies[settings.SESSION_COOKIE_NAME] = world.sessions[role]
-    body = rule.body or {}
+    body = {k: _resolved(world, v) for k, v in (rule.body or {}).items()}
     call = getattr(client, op.method.lower())
     if op.method == "GET":
         return call(url)
@@ -413,15 +456,23 @@ def _call(world, clients, op: Operation, role: str, pk: int | None):
     return call(url, body)  # a form post, as the pages send
 
 
+def _resolved(world, value):
+    """ "@name" in a body: the id of that world object."""
+    if isinstance(value, str) and value.startswith("@"):
+        return world.objects[value[1:]].pk
+    return value
+
+
 @pytest.mark.django_db
-@pytest.mark.parametrize(("op", "role", "relation"), list(_cases()))
-def test_matrix(world, clients, op: Operation, role: str, relation: str | None):
-    rule = RULES[op.key]
+@pytest.mark.parametrize(("op", "rule", "role", "relation"), list(_cases()))
+def test_matrix(world, clients, op: Operation, rule: Rule, role: str, relation: str | None):
     if rule.on_lead:
         pk = world.leads[role][relation].pk
+    elif rule.target == "self":
+        pk = world.users.get(role, world.objects["user"]).pk
     else:
         pk = world.objects[rule.target].pk if rule.target else None
-    response = _call(world, clients, op, role, pk)
+    response = _call(world, clients, op, rule, role, pk)
     expected = _expected(rule, role, relation)
     got = _answer(op, response)
     assert got == expected, (
@@ -432,19 +483,19 @@ def test_matrix(world, clients, op: Operation, role: str, relation: str | None):
 
 
 LEAD_OPERATIONS = [
-    pytest.param(op, id=f"{op.method} {op.name}") for op in OPERATIONS if op.key in RULES and RULES[op.key].on_lead
+    pytest.param(op, rule, id=f"{op.method} {op.name}") for op in OPERATIONS for rule in rules_of(op) if rule.on_lead
 ]
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize("op", LEAD_OPERATIONS)
-def test_a_lead_out_of_sight_answers_as_a_missing_one(world, clients, op: Operation):
+@pytest.mark.parametrize(("op", "rule"), LEAD_OPERATIONS)
+def test_a_lead_out_of_sight_answers_as_a_missing_one(world, clients, op: Operation, rule: Rule):
     """Another team's lead and an id that was never used answer alike (status and body): the
     answer tells nothing of the lead's existence."""
     hidden = world.leads["sdr"]["other_team"].pk
     missing = max(lead.pk for by_role in world.leads.values() for lead in by_role.values()) + 1000
-    a = _call(world, clients, op, "sdr", hidden)
-    b = _call(world, clients, op, "sdr", missing)
+    a = _call(world, clients, op, rule, "sdr", hidden)
+    b = _call(world, clients, op, rule, "sdr", missing)
     assert a.status_code == b.status_code == 404
     assert _normalised(a.content, hidden) == _normalised(b.content, missing)
 

@@ -1,0 +1,26 @@
+"""Reads on users and teams that several apps share: which teams a user oversees or sees."""
+
+from __future__ import annotations
+
+from django.db.models import QuerySet
+
+from accounts.models import Role, Team, User
+
+
+def managed_team_ids(user: User) -> set[int]:
+    """The teams a manager oversees: their own and every team they are the manager of."""
+    return {t for t in [user.team_id, *user.managed_teams.values_list("pk", flat=True)] if t}
+
+
+def teams_visible_to(user: User) -> QuerySet[Team]:
+    """SPEC "Admin API": admins write, managers read their team. Admins and marketing (who
+    see every lead, and so every team's figures) read every team; a manager the teams they
+    oversee; anyone else their own team only."""
+    qs = Team.objects.order_by("name")
+    if not user.is_authenticated or not user.is_active:
+        return qs.none()
+    if user.sees_all_leads:
+        return qs
+    if user.role == Role.MANAGER:
+        return qs.filter(pk__in=managed_team_ids(user))
+    return qs.filter(pk=user.team_id) if user.team_id else qs.none()
