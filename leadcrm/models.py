@@ -10,26 +10,33 @@ from django.db import models
 class OutboxMessage(models.Model):
     """One reaction (a Celery task and its arguments) owed to a domain event, written in the
     same transaction as the change. A relay sends it to the broker, and keeps trying until the
-    broker takes it; `sent_at` is set once it did."""
+    broker takes it (`sent_at`); the worker that ran the task confirms it (`done_at`). A row
+    sent but not confirmed by `available_at` (its message lost with a broker restarted without
+    persistence, or with a worker killed mid-task) is sent again."""
 
     event = models.CharField(max_length=64)
     task = models.CharField(max_length=200, help_text="Dotted path of the Celery task.")
     payload = models.JSONField(default=dict, help_text="Keyword arguments of the task.")
     created_at = models.DateTimeField(db_index=True)
-    available_at = models.DateTimeField(help_text="Not relayed before this time (retry backoff).")
+    available_at = models.DateTimeField(
+        help_text="Not relayed before this time (retry backoff, or the deadline for the worker's confirmation)."
+    )
     sent_at = models.DateTimeField(null=True, blank=True)
-    attempts = models.PositiveIntegerField(default=0)
+    done_at = models.DateTimeField(null=True, blank=True, help_text="When a worker finished the task.")
+    attempts = models.PositiveIntegerField(default=0, help_text="Failed publishes.")
+    deliveries = models.PositiveIntegerField(default=0, help_text="Messages the broker took.")
     last_error = models.TextField(blank=True)
 
     class Meta:
         indexes = [
             models.Index(
-                fields=["available_at", "id"], name="outbox_pending", condition=models.Q(sent_at__isnull=True)
+                fields=["available_at", "id"], name="outbox_pending", condition=models.Q(done_at__isnull=True)
             ),
         ]
 
     def __str__(self) -> str:
-        return f"{self.event} -> {self.task} ({'sent' if self.sent_at else 'pending'})"
+        state = "done" if self.done_at else "sent" if self.sent_at else "pending"
+        return f"{self.event} -> {self.task} ({state})"
 
 
 class JobStatus(models.TextChoices):

@@ -6,15 +6,21 @@ caused them, relayed to Celery until the broker takes them.
   coalesced task, no publish retry and short broker timeouts, so a dead broker costs
   milliseconds and never fails the request; the rows then stay pending.
 - `relay()` (beat task `leadcrm.tasks.outbox_relay`, `manage.py outbox_relay [--loop]`)
-  takes what is pending (`SELECT ... FOR UPDATE SKIP LOCKED` where the database has it;
+  takes what is due (`SELECT ... FOR UPDATE SKIP LOCKED` where the database has it;
   SQLite serialises writers anyway), sends it, marks `sent_at`, and on failure backs off
   (`attempts`, `available_at`, `last_error`) and tries again later, for ever.
+- Confirmation: each message carries its rows' ids (header `outbox_ids`); the worker that
+  ran the task marks them `done_at` (`confirm`, on Celery's task_postrun). The broker taking
+  a message is not the end: a Redis restarted without persistence forgets what was queued,
+  and a worker killed with kill -9 leaves its acks-late message invisible for the broker's
+  visibility timeout (an hour). So a sent row not confirmed within `confirm_within()` is
+  due again and sent again (the deadline doubling per delivery, up to MAX_DELIVERIES).
 - Coalescing: rows relayed together that call the same task with the same arguments
   besides `lead_ids` become one call with the union of their `lead_ids` (a re-capture's
   `lead.updated` and `lead.activity_recorded` rescore the lead once).
 
-Delivery is at least once (a relay that dies between publish and `sent_at` sends again):
-every reaction task is idempotent.
+Delivery is at least once (a relay that dies between publish and `sent_at` sends again, an
+unconfirmed row is sent again): every reaction task is idempotent.
 """
 
 from __future__ import annotations
@@ -27,7 +33,9 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from django.conf import settings
 from django.db import connection, transaction
+from django.db.models import F
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
@@ -47,6 +55,18 @@ BATCH = 500
 # are relayed too, at most this often per process.
 CATCH_UP_EVERY = 2.0
 KEEP_SENT = dt.timedelta(days=3)
+# A row sent this many times and never confirmed is given up (logged, marked done): its task
+# keeps failing before it ends, or is unknown to the workers.
+MAX_DELIVERIES = 8
+CONFIRM_MAX = dt.timedelta(hours=6)
+
+
+def confirm_within(deliveries: int = 1) -> dt.timedelta:
+    """How long a sent row waits for its worker's confirmation before it is sent again:
+    LEADCRM_OUTBOX_CONFIRM_SECONDS (a queue that deep is a backlog, not a loss: it doubles
+    per delivery, so a backlog is not flooded with copies)."""
+    base = getattr(settings, "LEADCRM_OUTBOX_CONFIRM_SECONDS", 300)
+    return min(CONFIRM_MAX, dt.timedelta(seconds=base * 2 ** max(deliveries - 1, 0)))
 
 
 @dataclass
@@ -139,10 +159,11 @@ def _eager() -> bool:
     return bool(app.conf.task_always_eager)
 
 
-def _publish(task: str, kwargs: dict[str, Any]) -> None:
+def _publish(task: str, kwargs: dict[str, Any], ids: list[int]) -> None:
     """One message, no retry loop (CELERY_TASK_PUBLISH_RETRY is off): the broker's short
-    timeouts decide (see settings). Under CELERY_TASK_ALWAYS_EAGER the task runs here."""
-    import_string(task).delay(**kwargs)
+    timeouts decide (see settings). Under CELERY_TASK_ALWAYS_EAGER the task runs here. The
+    rows' ids travel in a header, for the worker's confirmation."""
+    import_string(task).apply_async(kwargs=kwargs, headers={"outbox_ids": ids})
 
 
 def _send(rows: list[tuple[int, str, dict]]) -> RelayResult:
@@ -157,7 +178,7 @@ def _send(rows: list[tuple[int, str, dict]]) -> RelayResult:
             failed += ids
             continue
         try:
-            _publish(task, kwargs)
+            _publish(task, kwargs, ids)
         except Exception as exc:  # the broker is down or refuses: keep the rows, retry later
             error = f"{type(exc).__name__}: {exc}"[:2000]
             logger.warning("outbox: could not send %s (%d rows kept): %s", task, len(ids), error)
@@ -167,11 +188,29 @@ def _send(rows: list[tuple[int, str, dict]]) -> RelayResult:
         result.published += 1
     now = timezone.now()
     if sent:
-        OutboxMessage.objects.filter(pk__in=sent).update(sent_at=now)
+        _mark_sent(sent, now)
     if failed:
         _back_off(failed, error, now)
     result.sent, result.failed = len(sent), len(failed)
     return result
+
+
+def _mark_sent(ids: list[int], now: dt.datetime) -> None:
+    """Sent: due again once its confirmation is late (done at once when the task ran here)."""
+    if _eager():
+        OutboxMessage.objects.filter(pk__in=ids).update(sent_at=now, done_at=now, deliveries=F("deliveries") + 1)
+        return
+    deliveries = dict(OutboxMessage.objects.filter(pk__in=ids).values_list("pk", "deliveries"))
+    by_deliveries: dict[int, list[int]] = {}
+    for pk, n in deliveries.items():
+        by_deliveries.setdefault(n + 1, []).append(pk)
+    for n, pks in by_deliveries.items():
+        OutboxMessage.objects.filter(pk__in=pks).update(sent_at=now, deliveries=n, available_at=now + confirm_within(n))
+
+
+def confirm(ids: list[int]) -> int:
+    """The worker ran the task of these rows (Celery's task_postrun, leadcrm.celery)."""
+    return OutboxMessage.objects.filter(pk__in=ids, done_at__isnull=True).update(done_at=timezone.now())
 
 
 def _back_off(ids: list[int], error: str, now: dt.datetime) -> None:
@@ -195,7 +234,7 @@ def relay_committed(ids: list[int]) -> RelayResult:
         result = _send(rows) if rows else RelayResult()
         if result.failed == 0 and not _eager() and time.monotonic() - _caught_up_at > CATCH_UP_EVERY:
             _caught_up_at = time.monotonic()
-            if OutboxMessage.objects.filter(sent_at__isnull=True, available_at__lte=timezone.now()).exists():
+            if OutboxMessage.objects.filter(done_at__isnull=True, available_at__lte=timezone.now()).exists():
                 result += relay(limit=BATCH)
     except Exception:  # never fail the request: the relay loop sends what is left
         logger.exception("outbox: fast path failed; the relay loop will send the rows")
@@ -204,13 +243,21 @@ def relay_committed(ids: list[int]) -> RelayResult:
 
 
 def _claim(limit: int) -> list[tuple[int, str, dict]]:
-    """Take up to `limit` due rows for this relay (a lease, committed at once)."""
+    """Take up to `limit` due rows for this relay (a lease, committed at once): never sent,
+    or sent and not confirmed in time. Rows sent MAX_DELIVERIES times are given up."""
     now = timezone.now()
     with transaction.atomic():
-        qs = OutboxMessage.objects.filter(sent_at__isnull=True, available_at__lte=now).order_by("available_at", "id")
+        qs = OutboxMessage.objects.filter(done_at__isnull=True, available_at__lte=now).order_by("available_at", "id")
         if connection.features.has_select_for_update_skip_locked:
             qs = qs.select_for_update(skip_locked=True)
-        rows = list(qs.values_list("pk", "task", "payload")[:limit])
+        rows = list(qs.values_list("pk", "task", "payload", "deliveries")[:limit])
+        spent = [r[0] for r in rows if r[3] >= MAX_DELIVERIES]
+        if spent:
+            logger.error("outbox: rows sent %d times and never confirmed, given up: %s", MAX_DELIVERIES, spent)
+            OutboxMessage.objects.filter(pk__in=spent).update(
+                done_at=now, last_error=f"Never confirmed after {MAX_DELIVERIES} deliveries; given up."
+            )
+        rows = [r[:3] for r in rows if r[3] < MAX_DELIVERIES]
         if rows:
             OutboxMessage.objects.filter(pk__in=[r[0] for r in rows]).update(available_at=now + RELAY_LEASE)
     return rows
@@ -231,11 +278,12 @@ def relay(*, limit: int = BATCH, max_batches: int = 20) -> RelayResult:
 
 
 def pending_count() -> int:
-    return OutboxMessage.objects.filter(sent_at__isnull=True).count()
+    """Rows whose reaction has not run yet (never sent, or sent and not confirmed)."""
+    return OutboxMessage.objects.filter(done_at__isnull=True).count()
 
 
 def prune(*, older_than: dt.timedelta = KEEP_SENT) -> int:
-    """Delete rows sent longer ago than `older_than` (pending rows are never deleted)."""
+    """Delete rows done longer ago than `older_than` (rows still owed are never deleted)."""
     cutoff = timezone.now() - older_than
-    deleted, _ = OutboxMessage.objects.filter(sent_at__lt=cutoff).delete()
+    deleted, _ = OutboxMessage.objects.filter(done_at__lt=cutoff).delete()
     return deleted

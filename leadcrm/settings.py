@@ -235,16 +235,13 @@ SPECTACULAR_SETTINGS = {
 
 # --- Cache: Redis when configured (shared throttling), local memory otherwise ----------
 REDIS_URL = env.str("REDIS_URL", default="")
-CACHES = {
-    "default": {
-        "BACKEND": "django.core.cache.backends.redis.RedisCache",
-        "LOCATION": REDIS_URL,
-        # A down or unreachable Redis must cost milliseconds, not hang a request.
-        "OPTIONS": {"socket_connect_timeout": 0.5, "socket_timeout": 1.0},
-    }
-    if REDIS_URL
-    else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+REDIS_CACHE = {
+    "BACKEND": "django.core.cache.backends.redis.RedisCache",
+    "LOCATION": REDIS_URL,
+    # A down or unreachable Redis must cost milliseconds, not hang a request.
+    "OPTIONS": {"socket_connect_timeout": 0.5, "socket_timeout": 1.0},
 }
+CACHES = {"default": REDIS_CACHE if REDIS_URL else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
 # --- Celery -----------------------------------------------------------------------------
 BROKER_DIR = VAR_DIR / "broker"
@@ -259,17 +256,18 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         "control_folder": str(BROKER_DIR / "control"),
         "store_processed": False,
     }
-else:
-    CELERY_BROKER_TRANSPORT_OPTIONS = {
-        # Long enough that a slow task is not re-delivered while it runs.
-        "visibility_timeout": 3600,
-        # A publish to a down broker fails in milliseconds (the outbox keeps the reaction):
-        # no reconnect loop when opening a channel, short socket timeouts. The worker's own
-        # reconnects follow broker_connection_retry / _max_retries, not these.
-        "max_retries": 0,
-        "socket_connect_timeout": 0.5,
-        "socket_timeout": 5.0,
-    }
+REDIS_BROKER_TRANSPORT_OPTIONS = {
+    # Long enough that a slow task is not re-delivered while it runs.
+    "visibility_timeout": 3600,
+    # A publish to a down broker fails in milliseconds (the outbox keeps the reaction):
+    # no reconnect loop when opening a channel, short socket timeouts. The worker's own
+    # reconnects follow broker_connection_retry / _max_retries, not these.
+    "max_retries": 0,
+    "socket_connect_timeout": 0.5,
+    "socket_timeout": 5.0,
+}
+if not CELERY_BROKER_URL.startswith("filesystem://"):
+    CELERY_BROKER_TRANSPORT_OPTIONS = REDIS_BROKER_TRANSPORT_OPTIONS
 CELERY_BROKER_CONNECTION_TIMEOUT = 1.0
 CELERY_BROKER_CONNECTION_RETRY = True  # the worker and beat reconnect by themselves
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
@@ -317,6 +315,10 @@ FILE_UPLOAD_HANDLERS = [
 # One lead's JSON body (PATCH too): its fields and 16 KB of custom fields, escapes included.
 # Bulk and events bodies are bounded by DATA_UPLOAD_MAX_MEMORY_SIZE.
 LEADCRM_LEAD_BODY_MAX_BYTES = 256 * 1024
+# An outbox row sent to the broker and not confirmed by a worker within this many seconds
+# is sent again (its message lost with a Redis restarted without persistence, or with a
+# worker killed mid-task); the wait doubles per delivery (leadcrm.outbox).
+LEADCRM_OUTBOX_CONFIRM_SECONDS = env.int("LEADCRM_OUTBOX_CONFIRM_SECONDS", default=300)
 # A resumable job whose heartbeat is older than this is taken over (its worker presumed dead).
 LEADCRM_JOB_STALE_SECONDS = env.int("LEADCRM_JOB_STALE_SECONDS", default=45)
 # The dashboard reads its aggregate tables while their last rebuild is younger than this.

@@ -17,11 +17,11 @@ class _Broker:
     def __init__(self, real):
         self.real, self.up, self.sent = real, True, []
 
-    def __call__(self, task, kwargs):
+    def __call__(self, task, kwargs, ids):
         if not self.up:
             raise ConnectionRefusedError("broker down")
         self.sent.append((task, kwargs))
-        self.real(task, kwargs)
+        self.real(task, kwargs, ids)
 
 
 @pytest.fixture

@@ -30,8 +30,12 @@ def test_one_batch_of_events_is_one_rescore(active_ruleset, capture, django_capt
 
     a, b = capture(industry="Software"), capture(industry="Retail")
     calls = []
-    original = tasks.leads_rescore.delay
-    monkeypatch.setattr(tasks.leads_rescore, "delay", lambda **kw: calls.append(kw["lead_ids"]) or original(**kw))
+    original = tasks.leads_rescore.apply_async  # how the outbox sends (its rows' ids in a header)
+    monkeypatch.setattr(
+        tasks.leads_rescore,
+        "apply_async",
+        lambda kwargs=None, **options: calls.append(kwargs["lead_ids"]) or original(kwargs=kwargs, **options),
+    )
     with django_capture_on_commit_callbacks(execute=True):
         services.events_record(
             items=[{"lead_id": a.pk, "type": "demo_request"}] * 3 + [{"lead_id": b.pk, "type": "webinar"}] * 2,
