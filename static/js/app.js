@@ -1,4 +1,5 @@
-/* LeadCRM pages: live SLA countdowns and keyboard navigation of lists (j/k/enter). */
+/* LeadCRM pages: live SLA countdowns, keyboard navigation of lists (j/k/enter), and what
+   the Content-Security-Policy keeps out of the HTML (no inline handlers, no style=). */
 (function () {
   "use strict";
 
@@ -25,6 +26,21 @@
   setInterval(tick, 1000);
   document.addEventListener("DOMContentLoaded", tick);
   document.addEventListener("htmx:afterSwap", tick);
+
+  // <select data-autosubmit>: choosing an option submits its form (language, team).
+  document.addEventListener("change", function (e) {
+    var el = e.target;
+    if (el.matches && el.matches("select[data-autosubmit]") && el.form) el.form.submit();
+  });
+
+  // data-width="42.5%": bar widths, set through the CSSOM (a style attribute would need
+  // 'unsafe-inline'); again on each piece of HTML htmx brings in (the import progress).
+  function applyWidths(root) {
+    if (root.matches && root.matches("[data-width]")) root.style.width = root.dataset.width;
+    root.querySelectorAll("[data-width]").forEach(function (el) { el.style.width = el.dataset.width; });
+  }
+  document.addEventListener("DOMContentLoaded", function () { applyWidths(document.body); });
+  document.addEventListener("htmx:load", function (e) { applyWidths((e.detail && e.detail.elt) || e.target); });
 
   // Keyboard: j / k move the selection in a [data-keynav] table, enter opens the row.
   function rows() { return Array.prototype.slice.call(document.querySelectorAll("[data-keynav] tbody tr[data-href]")); }

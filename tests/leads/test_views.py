@@ -196,5 +196,5 @@ def test_bars_never_overflow_their_column(client, org):
     """Leads without history (reached 0) still draw bars no wider than the column."""
     client.force_login(org["admin"])
     html = client.get("/").content.decode()
-    widths = [float(w) for w in re.findall(r'style="width: ([\d.]+)%"', html)]
+    widths = [float(w) for w in re.findall(r'data-width="([\d.]+)%"', html)]
     assert widths and max(widths) == 100.0 and min(widths) >= 0
