@@ -11,12 +11,15 @@ never a 403 nor a 400 that would tell it exists). "ok" means the call got past
 authorisation: a 2xx, a redirect that is not to the login page, a 400 for the minimal body
 sent, or a 409 from a business guard. Bodies are minimal: the point is the authorisation
 answer, not the business effect; every case runs in its own savepoint, rolled back after.
+A deactivated user, still holding its session and its token, is answered as anonymous.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import itertools
+import random
 import re
 from types import SimpleNamespace
 
@@ -39,6 +42,9 @@ from tests.authz.urlconf import Operation, operations
 from tests.factories import LeadFactory, OpportunityFactory, TeamFactory, UserFactory
 
 ROLES = ("anonymous", "admin", "marketing", "manager", "sdr", "partner")
+# A deactivated seller, with the session and the token it had: answered as anonymous
+# everywhere (its column is anonymous's), its own leads included.
+CALLERS = (*ROLES, "inactive")
 # The lead's relation to the caller. The callers live in team A (the manager manages it;
 # admin, marketing and the partner's login have no team); "teammate" is another seller of
 # team A, "pool" team A's unassigned leads, "other_team" a seller of team B, "no_team" a
@@ -56,6 +62,7 @@ VISIBLE = {
     "sdr": {"own", "pool"},
     "partner": {"own", "partner"},
     "anonymous": set(),
+    "inactive": set(),
 }
 
 OK, LOGIN = "ok", "login"
@@ -319,6 +326,7 @@ def _build_world() -> SimpleNamespace:
         "manager": UserFactory(role=Role.MANAGER, username="m_manager", team=team_a),
         "sdr": UserFactory(role=Role.SDR, username="m_sdr", team=team_a),
         "partner": UserFactory(role=Role.SDR, username="m_partner"),
+        "inactive": UserFactory(role=Role.SDR, username="m_inactive", team=team_a),
     }
     teammate = UserFactory(role=Role.SDR, username="m_teammate", team=team_a)
     other = UserFactory(role=Role.SDR, username="m_other", team=team_b)
@@ -339,7 +347,7 @@ def _build_world() -> SimpleNamespace:
     )
     own = {role: LeadFactory(owner=user) for role, user in users.items() if role != "partner"}
     own["partner"] = shared["partner"]
-    leads = {role: {"own": own[role], **shared} for role in ROLES if role != "anonymous"} | {
+    leads = {role: {"own": own[role], **shared} for role in CALLERS if role != "anonymous"} | {
         "anonymous": {"own": shared["teammate"], **shared}
     }
     for lead in {lead.pk: lead for by_role in leads.values() for lead in by_role.values()}.values():
@@ -373,6 +381,8 @@ def _build_world() -> SimpleNamespace:
         client = Client()
         client.force_login(user)
         sessions[role] = client.cookies[settings.SESSION_COOKIE_NAME].value
+    users["inactive"].is_active = False
+    users["inactive"].save(update_fields=["is_active"])
     return SimpleNamespace(users=users, leads=leads, objects=objects, tokens=tokens, sessions=sessions)
 
 
@@ -384,7 +394,7 @@ def _cases():
         rules = rules_of(op)
         for rule in rules:
             on = f" {rule.target}" if len(rules) > 1 else ""
-            for role in ROLES:
+            for role in CALLERS:
                 for relation in _relations(rule, role):
                     yield pytest.param(
                         op,
@@ -397,20 +407,24 @@ def _cases():
 
 def _relations(rule: Rule, role: str) -> tuple[str | None, ...]:
     """Every relation for an operation on a lead; one for an anonymous caller (it sees no
-    lead, so the relation changes nothing) and none twice for the partner's login (its own
-    leads are the ones offered to it)."""
+    lead, so the relation changes nothing; an inactive user is tried on its own lead) and
+    none twice for the partner's login (its own leads are the ones offered to it)."""
     if not rule.on_lead:
         return (None,)
     if role == "anonymous":
         return ("other_team",)
+    if role == "inactive":
+        return ("own",)
     if role == "partner":
         return tuple(r for r in RELATIONS if r != "own")
     return RELATIONS
 
 
-def _expected(rule: Rule, role: str, relation: str | None):
-    answer = rule.answers[role]
-    if role != "anonymous" and rule.on_lead and relation not in VISIBLE[role]:
+def _expected(op: Operation, rule: Rule, role: str, relation: str | None):
+    answer = rule.answers["anonymous" if role == "inactive" else role]
+    if role == "inactive" and op.is_api:
+        return 401  # a refused token is refused, even where no token is needed (DRF)
+    if answer not in (401, LOGIN) and rule.on_lead and relation not in VISIBLE[role]:
         return 404
     return answer
 
@@ -433,6 +447,9 @@ def clients():
     return {"api": APIClient(), "page": Client()}
 
 
+_addresses = (f"10.{(n >> 16) & 255}.{(n >> 8) & 255}.{n & 255}" for n in itertools.count(random.randrange(1 << 23)))
+
+
 def _call(world, clients, op: Operation, rule: Rule, role: str, pk: int | None):
     kwargs = dict(rule.params)
     if pk is not None:
@@ -441,10 +458,12 @@ def _call(world, clients, op: Operation, rule: Rule, role: str, pk: int | None):
     client = clients["api" if op.is_api else "page"]
     client.cookies.clear()
     if op.is_api:
-        client.credentials()
+        # Its own client address, so that a refused token (the inactive user's) spends a
+        # quota of its own (leadcrm.authentication) and never one another test uses.
+        client.credentials(REMOTE_ADDR=next(_addresses))
     if role != "anonymous":
         if op.is_api:
-            client.credentials(HTTP_AUTHORIZATION=f"Token {world.tokens[role]}")
+            client.credentials(HTTP_AUTHORIZATION=f"Token {world.tokens[role]}", REMOTE_ADDR=next(_addresses))
         else:
             client.cookies[settings.SESSION_COOKIE_NAME] = world.sessions[role]
     body = {k: _resolved(world, v) for k, v in (rule.body or {}).items()}
@@ -473,7 +492,7 @@ def test_matrix(world, clients, op: Operation, rule: Rule, role: str, relation: 
     else:
         pk = world.objects[rule.target].pk if rule.target else None
     response = _call(world, clients, op, rule, role, pk)
-    expected = _expected(rule, role, relation)
+    expected = _expected(op, rule, role, relation)
     got = _answer(op, response)
     assert got == expected, (
         f"{op.method} {response.request['PATH_INFO']} as {role}"
