@@ -416,6 +416,8 @@ def test_nothing_lost_nor_doubled_when_the_worker_is_killed(stack, make_world):
     stack.start("worker")
 
     settled_in = _wait_until_settled(traffic, world, stack, orphans=orphans)
+    assert set(traffic.answers) == {201}, traffic.answers
+    assert not OutboxMessage.objects.filter(last_error__startswith="Never confirmed").exists()
     resent = OutboxMessage.objects.filter(deliveries__gt=1).count()
     print(
         f"\n{len(traffic.kinds)} leads, {sum(traffic.views.values())} event posts; worker killed -9 holding "

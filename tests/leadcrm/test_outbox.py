@@ -92,3 +92,73 @@ def test_a_recapture_rescores_the_lead_once(broker, make_user, django_capture_on
         lead_capture(data={"email": "again@example.com", "job_title": "CTO"}, actor=actor)
     rescores = [kw for task, kw in broker.sent if task == "scoring.tasks.leads_rescore"]
     assert len(rescores) == 1 and rescores[0]["lead_ids"] == [lead.pk]
+
+
+@pytest.fixture
+def lost_broker(monkeypatch):
+    """A broker that takes every message and runs none (they are lost before a worker gets
+    them: a Redis restarted without persistence, a worker killed with kill -9)."""
+    sent: list[tuple[str, dict, list[int]]] = []
+    monkeypatch.setattr(outbox, "_publish", lambda task, kwargs, ids: sent.append((task, kwargs, ids)))
+    monkeypatch.setattr(outbox, "_eager", lambda: False)
+    return sent
+
+
+def _due_now(ids) -> None:
+    OutboxMessage.objects.filter(pk__in=ids).update(available_at=timezone.now() - dt.timedelta(seconds=1))
+
+
+@pytest.mark.django_db
+def test_a_sent_reaction_never_confirmed_is_sent_again_until_a_worker_runs_it(
+    lost_broker, settings, django_capture_on_commit_callbacks
+):
+    from leads.services import Actor, lead_capture
+
+    settings.LEADCRM_OUTBOX_CONFIRM_SECONDS = 60
+    with django_capture_on_commit_callbacks(execute=True):
+        lead_capture(data={"email": "lost@example.com"}, actor=Actor.automation())
+    [(task, kwargs, ids)] = lost_broker
+    row = OutboxMessage.objects.get(pk=ids[0])
+    assert (task, row.deliveries, row.done_at) == ("scoring.tasks.leads_rescore", 1, None)
+    assert row.available_at - row.sent_at == dt.timedelta(seconds=60)  # the deadline of its confirmation
+    assert outbox.relay().sent == 0  # not late yet: left alone
+    assert outbox.pending_count() == 1
+
+    _due_now(ids)
+    assert outbox.relay().sent == 1 and lost_broker[-1] == (task, kwargs, ids)  # the same message again
+    row.refresh_from_db()
+    assert row.deliveries == 2 and row.available_at - row.sent_at == dt.timedelta(seconds=120)  # doubled
+
+    outbox.confirm(ids)  # a worker ran it
+    _due_now(ids)
+    assert outbox.relay().sent == 0 and len(lost_broker) == 2
+    assert outbox.pending_count() == 0
+
+
+@pytest.mark.django_db
+def test_a_reaction_never_confirmed_is_given_up_after_max_deliveries(lost_broker, django_capture_on_commit_callbacks):
+    from leads.services import Actor, lead_capture
+
+    with django_capture_on_commit_callbacks(execute=True):
+        lead_capture(data={"email": "spent@example.com"}, actor=Actor.automation())
+    [(_, _, ids)] = lost_broker
+    OutboxMessage.objects.filter(pk__in=ids).update(deliveries=outbox.MAX_DELIVERIES)
+    _due_now(ids)
+    assert outbox.relay().sent == 0 and len(lost_broker) == 1
+    row = OutboxMessage.objects.get(pk=ids[0])
+    assert row.done_at is not None and "Never confirmed" in row.last_error
+
+
+@pytest.mark.django_db
+def test_the_task_that_ran_confirms_its_rows():
+    """Celery's task_postrun (leadcrm.celery): the rows named in the message's header are done."""
+    from scoring.tasks import leads_rescore
+
+    now = timezone.now()
+    row = OutboxMessage.objects.create(
+        event="lead.updated", task="scoring.tasks.leads_rescore", payload={"lead_ids": [1]},
+        created_at=now, available_at=now, sent_at=now, deliveries=1,
+    )  # fmt: skip
+    leads_rescore.apply(kwargs={"lead_ids": []}, headers={"outbox_ids": [row.pk]})
+    row.refresh_from_db()
+    assert row.done_at is not None
