@@ -18,9 +18,10 @@ def leads_rescore(lead_ids: list[int], cause: str = "", **_: object) -> int:
     return services.leads_rescore(lead_ids=lead_ids, cause=cause).changed
 
 
-@shared_task(acks_late=True, reject_on_worker_lost=True, **RETRY)
+@shared_task(acks_late=True, reject_on_worker_lost=True, outbox_confirm="start", **RETRY)
 def leads_rescore_all(group: str | None = None, **_: object) -> int:
-    """After a rule set's activation or edit: that group's scores for every lead."""
+    """After a rule set's activation or edit: that group's scores for every lead. Long: the
+    outbox counts it done once a worker starts it (leadcrm.celery), not sent again meanwhile."""
     return services.leads_rescore_all(group=group).changed
 
 

@@ -162,3 +162,23 @@ def test_the_task_that_ran_confirms_its_rows():
     leads_rescore.apply(kwargs={"lead_ids": []}, headers={"outbox_ids": [row.pk]})
     row.refresh_from_db()
     assert row.done_at is not None
+
+
+@pytest.mark.django_db
+def test_a_long_task_is_confirmed_when_it_starts(monkeypatch):
+    """A full rescore (`outbox_confirm="start"`) would otherwise be sent again while it runs."""
+    from scoring import services, tasks
+
+    now = timezone.now()
+    row = OutboxMessage.objects.create(
+        event="job.requested", task="scoring.tasks.leads_rescore_all", payload={"group": "default"},
+        created_at=now, available_at=now, sent_at=now, deliveries=1,
+    )  # fmt: skip
+    seen = []
+    monkeypatch.setattr(
+        services,
+        "leads_rescore_all",
+        lambda **kw: seen.append(OutboxMessage.objects.get(pk=row.pk).done_at) or services.RescoreStats(),
+    )
+    tasks.leads_rescore_all.apply(kwargs={"group": "default"}, headers={"outbox_ids": [row.pk]})
+    assert seen and seen[0] is not None  # done before the rescore ran
