@@ -34,8 +34,10 @@ from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from accounts.models import Role
+from leadcrm import audit
 from leads import imports
 from leads.models import SavedFilter
+from leads.services import Actor
 from routing.models import Partner, PartnerOffer, RoutingRule, SlaPolicy, Territory
 from scoring.models import FitRule, PredictiveModel, RuleSet
 from tests.authz.urlconf import Operation, operations
@@ -61,6 +63,18 @@ VISIBLE = {
     "manager": {"own", "teammate", "pool"},
     "sdr": {"own", "pool"},
     "partner": {"own", "partner"},
+    "anonymous": set(),
+    "inactive": set(),
+}
+# The same rule over every lead of the world, named by where it sits ("own-<role>": owned by
+# that caller; admin's, marketing's and the partner's login are in no team): no answer
+# given to a caller may show the e-mail of a lead outside its set.
+SEES = {
+    "admin": "*",
+    "marketing": "*",
+    "manager": {"own-manager", "own-sdr", "own-inactive", "teammate", "pool"},
+    "sdr": {"own-sdr", "pool"},
+    "partner": {"partner"},
     "anonymous": set(),
     "inactive": set(),
 }
@@ -336,16 +350,23 @@ def _build_world() -> SimpleNamespace:
     partner = Partner.objects.create(name="Matrix partner", user=users["partner"])
 
     shared = {
-        "teammate": LeadFactory(owner=teammate),
-        "pool": LeadFactory(team=team_a),
-        "other_team": LeadFactory(owner=other),
-        "no_team": LeadFactory(),
-        "partner": LeadFactory(owner=users["partner"]),
+        "teammate": LeadFactory(owner=teammate, email="matrix-teammate@leads.example"),
+        "pool": LeadFactory(team=team_a, email="matrix-pool@leads.example"),
+        "other_team": LeadFactory(owner=other, email="matrix-other-team@leads.example"),
+        "no_team": LeadFactory(email="matrix-no-team@leads.example"),
+        "partner": LeadFactory(owner=users["partner"], email="matrix-partner@leads.example"),
     }
     offer = PartnerOffer.objects.create(
         lead=shared["partner"], partner=partner, offered_at=now, deadline=now + dt.timedelta(days=2)
     )
-    own = {role: LeadFactory(owner=user) for role, user in users.items() if role != "partner"}
+    own = {
+        role: LeadFactory(owner=user, email=f"matrix-own-{role}@leads.example")
+        for role, user in users.items()
+        if role != "partner"
+    }
+    placed = {**{f"own-{role}": lead for role, lead in own.items()}, **shared}
+    for lead in placed.values():  # an audited edit each, labelled with the lead's e-mail
+        audit.record(actor=Actor.automation(), action="lead.update", target=lead, changes={"city": ["Paris", "Lyon"]})
     own["partner"] = shared["partner"]
     leads = {role: {"own": own[role], **shared} for role in CALLERS if role != "anonymous"} | {
         "anonymous": {"own": shared["teammate"], **shared}
@@ -383,7 +404,7 @@ def _build_world() -> SimpleNamespace:
         sessions[role] = client.cookies[settings.SESSION_COOKIE_NAME].value
     users["inactive"].is_active = False
     users["inactive"].save(update_fields=["is_active"])
-    return SimpleNamespace(users=users, leads=leads, objects=objects, tokens=tokens, sessions=sessions)
+    return SimpleNamespace(users=users, leads=leads, placed=placed, objects=objects, tokens=tokens, sessions=sessions)
 
 
 # --- the matrix -----------------------------------------------------------------------------
@@ -499,6 +520,26 @@ def test_matrix(world, clients, op: Operation, rule: Rule, role: str, relation: 
         + (f" on a lead ({relation})" if relation else "")
         + f": expected {expected}, got {response.status_code} {response.content[:300]!r}"
     )
+    if got == OK:
+        leaked = [email for email in _unseen_emails(world, role) if email.encode() in response.content]
+        assert not leaked, f"{op.method} {response.request['PATH_INFO']} as {role} shows leads it cannot see: {leaked}"
+
+
+def _unseen_emails(world, role: str) -> list[str]:
+    """The e-mails of the world's leads this caller may not see, by SEES."""
+    if SEES[role] == "*":
+        return []
+    return sorted(lead.email for name, lead in world.placed.items() if name not in SEES[role])
+
+
+def test_sees_agrees_with_visible(world):
+    """The two statements of the SPEC rule (by relation, by placement) say the same."""
+    for role, relations in VISIBLE.items():
+        if SEES[role] == "*":
+            continue
+        seen = {world.placed[name].pk for name in SEES[role]}
+        for relation in RELATIONS:
+            assert (world.leads[role][relation].pk in seen) is (relation in relations), (role, relation)
 
 
 LEAD_OPERATIONS = [
