@@ -177,3 +177,13 @@ def normalize_properties(value: object) -> dict:
     if size > MAX_PROPERTIES_BYTES:
         raise ValueError(f"Custom fields take at most {MAX_PROPERTIES_BYTES // 1024} KB of JSON ({size:,} bytes sent).")
     return value
+
+
+def merge_properties(stored: dict, sent: dict) -> dict:
+    """PATCH's merge (a key sent as null is removed), held to the same limits as what is
+    sent: ValueError when the lead would then hold too many or too much."""
+    merged = {k: v for k, v in {**stored, **sent}.items() if v is not None}
+    try:
+        return normalize_properties(merged)
+    except ValueError as exc:
+        raise ValueError(f"With the custom fields the lead has: {exc} Set unused ones to null.") from exc

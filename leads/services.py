@@ -41,7 +41,7 @@ from leads.models import (
     TouchpointType,
     Visitor,
 )
-from leads.normalize import company_domain_from_email
+from leads.normalize import company_domain_from_email, merge_properties
 
 # Fields a capture or an update may write; the lifecycle and scores are not among them.
 WRITABLE_FIELDS = (
@@ -261,7 +261,10 @@ def lead_update(*, lead_id: int, data: dict, actor: Actor) -> Lead:
             lead.email = email
             changed.append("email")
         if props is not None:
-            merged = {k: v for k, v in {**lead.properties, **props}.items() if v is not None}
+            try:
+                merged = merge_properties(lead.properties, props)
+            except ValueError as exc:
+                raise ServiceError({"properties": [str(exc)]}) from exc
             if merged != lead.properties:
                 lead.properties = merged
                 changed.append("properties")

@@ -100,3 +100,13 @@ def test_the_admin_form_takes_properties_within_the_limits():
 def test_raw_json_numbers_in_properties(api):
     r = post_json(api, "/api/v1/leads/", '{"email": "a@example.com", "properties": {"k": 1e16}}')
     assert "properties" in assert_json_4xx(r)
+
+
+def test_a_patch_may_not_grow_the_stored_properties_past_the_limits(api):
+    lead = api.post("/api/v1/leads/", {"email": "a@example.com", "properties": FITS["max-keys"]}, format="json").json()
+    r = api.patch(f"/api/v1/leads/{lead['id']}/", {"properties": {"one_more": 1}}, format="json")
+    assert "properties" in assert_json_4xx(r)
+    assert len(Lead.objects.get().properties) == MAX_PROPERTIES
+    r = api.patch(f"/api/v1/leads/{lead['id']}/", {"properties": {"k0": None, "one_more": 1}}, format="json")
+    assert r.status_code == 200, r.content[:300]
+    assert "k0" not in r.json()["properties"] and r.json()["properties"]["one_more"] == 1
