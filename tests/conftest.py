@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import os
 from collections.abc import Callable
 
 import pytest
@@ -26,6 +27,18 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
 def _fast_password_hashing(settings):
     """Every test user gets a password; the production hasher makes that ~0.3 s each."""
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+_cache_prefixes = itertools.count(1)
+
+
+@pytest.fixture(autouse=True)
+def _own_cache_keys(settings, worker_id):
+    """Throttle counters (and every other cache entry) live in the shared Redis: each test
+    gets keys of its own, so one test's anonymous or refused-token calls never spend
+    another's quota, whatever ran before it or runs beside it (other runs, xdist workers)."""
+    prefix = f"test-{os.getpid()}-{worker_id}-{next(_cache_prefixes)}"
+    settings.CACHES = {name: {**conf, "KEY_PREFIX": prefix} for name, conf in settings.CACHES.items()}
 
 
 @pytest.fixture
