@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.module_loading import import_string
@@ -50,6 +50,8 @@ KINDS: dict[str, JobKind] = {
         done="leads.imports.import_job_done",
         failed="leads.imports.import_job_failed",
     ),
+    "scoring.rescore": JobKind(run="scoring.services.rescore_job_chunks"),
+    "routing.route": JobKind(run="routing.services.route_job_chunks"),
 }
 
 
@@ -65,6 +67,9 @@ class JobContext:
     params: dict
     cursor: dict
     counts: dict = field(default_factory=dict)
+    # Told (cursor, counts) after each chunk's advance, for a progress display (the command's
+    # --wait); called inside the chunk's transaction, so it may show a chunk that then rolls back.
+    on_chunk: Callable[[dict, dict], None] | None = None
 
     def commit_chunk(self, *, cursor: dict | Callable[[dict], dict], counts: dict[str, int] | None = None) -> dict:
         """Advance the cursor and add `counts`, inside the chunk's own transaction (the caller's
@@ -81,6 +86,9 @@ class JobContext:
         for name, n in (counts or {}).items():
             new_counts[name] = new_counts.get(name, 0) + n
         Job.objects.filter(pk=self.job_id).update(cursor=new_cursor, counts=new_counts, heartbeat_at=timezone.now())
+        self.counts = new_counts
+        if self.on_chunk is not None:
+            self.on_chunk(new_cursor, new_counts)
         return new_cursor
 
     def beat(self) -> None:
@@ -89,8 +97,9 @@ class JobContext:
             self.commit_chunk(cursor={})
 
 
-def job_create(*, kind: str, params: dict | None = None, created_by=None, key: str = "") -> Job:
-    """A queued job, enqueued after commit. With `key`, an existing job of that key is
+def job_create(*, kind: str, params: dict | None = None, created_by=None, key: str = "", enqueue: bool = True) -> Job:
+    """A queued job, enqueued after commit (`enqueue=False`: the caller runs it here, and the
+    resume beat sends it if the caller dies first). With `key`, an existing job of that key is
     returned instead (a scheduled job delivered twice is one job)."""
     if kind not in KINDS:
         raise ValueError(f"Unknown job kind {kind!r}")
@@ -101,8 +110,74 @@ def job_create(*, kind: str, params: dict | None = None, created_by=None, key: s
                 return job
         job = Job.objects.create(kind=kind, params=params or {}, created_by=created_by, key=key)
         job_id = job.pk
-        transaction.on_commit(lambda: job_enqueue(job_id))
+        if enqueue:
+            transaction.on_commit(lambda: job_enqueue(job_id))
     return job
+
+
+LANE_PREFIX = "lane:"
+
+
+@dataclass(frozen=True)
+class JobRequest:
+    job: Job
+    created: bool  # a new job (else the request joined the live one)
+    follow_up: bool  # the live one had started: a run after it was noted (`then`)
+
+
+def job_request(
+    *,
+    kind: str,
+    lane: str,
+    params: dict,
+    merge: Callable[[dict, dict], dict],
+    created_by=None,
+    enqueue: bool = True,
+) -> JobRequest:
+    """At most one live job per `lane` (two clicks: one job), held by the job's key while it is
+    queued or running. A request while the live job has not started widens its params
+    (`merge(old, new)`); once it has started, its earlier chunks are done with what was true
+    then, so the request is noted in `params["then"]` (merged with any earlier one) and one
+    more job is created when it ends (`_lane_ended`), in the transaction that ends it."""
+    key = LANE_PREFIX + lane
+    for attempt in range(3):
+        try:
+            with transaction.atomic():
+                live = Job.objects.select_for_update().filter(key=key).first()
+                if live is None:
+                    job = Job.objects.create(kind=kind, params=params, created_by=created_by, key=key)
+                    if enqueue:
+                        transaction.on_commit(lambda job_id=job.pk: job_enqueue(job_id))
+                    return JobRequest(job, created=True, follow_up=False)
+                if live.status == JobStatus.QUEUED and live.attempts == 0 and not live.cursor:
+                    live.params = merge(live.params, params)
+                    Job.objects.filter(pk=live.pk).update(params=live.params)
+                    return JobRequest(live, created=False, follow_up=False)
+                then = live.params.get("then")
+                live.params["then"] = {
+                    "params": merge(then["params"], params) if then else params,
+                    "by": created_by.pk if created_by is not None else None,
+                }
+                Job.objects.filter(pk=live.pk).update(params=live.params)
+                return JobRequest(live, created=False, follow_up=True)
+        except IntegrityError:  # a concurrent request created the lane's job first: join it
+            if attempt == 2:
+                raise
+    raise AssertionError("unreachable")
+
+
+def _lane_ended(job: Job) -> None:
+    """In the transaction that ends a lane's job: free the lane and start the run asked for
+    meanwhile, if any."""
+    if not job.key.startswith(LANE_PREFIX):
+        return
+    Job.objects.filter(pk=job.pk).update(key="")
+    then = job.params.get("then")
+    if then:
+        from accounts.models import User
+
+        by = User.objects.filter(pk=then.get("by")).first() if then.get("by") else None
+        job_create(kind=job.kind, params=then["params"], created_by=by, key=job.key)
 
 
 def job_enqueue(job_id: int) -> bool:
@@ -146,14 +221,16 @@ def _mark_failed(job: Job, message: str) -> None:
     hook = KINDS[job.kind].failed if job.kind in KINDS else ""
     if hook:
         import_string(hook)(job)
+    _lane_ended(job)
 
 
-def job_run(job_id: int) -> Job | None:
+def job_run(job_id: int, *, on_chunk: Callable[[dict, dict], None] | None = None) -> Job | None:
     """Run (or continue) one job in this process, from its cursor. Returns the job as left,
     or None when there was nothing to do (finished, or held by a live worker)."""
     ctx = _claim(job_id)
     if ctx is None:
         return None
+    ctx.on_chunk = on_chunk
     spec = KINDS[ctx.kind]
     try:
         import_string(spec.run)(ctx)
@@ -167,6 +244,7 @@ def job_run(job_id: int) -> Job | None:
             job.refresh_from_db()
             if spec.done:
                 import_string(spec.done)(job)
+            _lane_ended(job)
     except JobLost:
         logger.warning("job %s: taken over by another worker; this run stops", job_id)
         return None

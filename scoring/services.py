@@ -23,7 +23,7 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import Max
 from django.utils import timezone
 
-from leadcrm import audit, events
+from leadcrm import audit, events, jobs
 from leadcrm.errors import ServiceError
 from leadcrm.userregex import compile_user_regex
 from leads import services as lead_services
@@ -240,10 +240,11 @@ def ruleset_copy(*, ruleset_id: int, actor: Actor, name: str = "") -> RuleSet:
     return _ruleset_create(data, actor, "scoring.ruleset.copy", {"copied_from": {"id": src.pk, "version": src.version}})
 
 
-def _rescore_if_active(ruleset: RuleSet) -> None:
-    """Through the outbox: sent once committed, kept while the broker is down."""
+def _rescore_if_active(ruleset: RuleSet, actor: Actor, reason: str) -> None:
+    """The active set changed: its group's scores for every lead, as the resumable rescore
+    job (written in this transaction, so kept while the broker is down)."""
     if ruleset.is_active:
-        events.enqueue("scoring.tasks.leads_rescore_all", group=ruleset.group)
+        rescore_start(actor=actor, group=ruleset.group, reason=reason)
 
 
 def ruleset_update(*, ruleset_id: int, data: dict, actor: Actor) -> RuleSet:
@@ -266,7 +267,7 @@ def ruleset_update(*, ruleset_id: int, data: dict, actor: Actor) -> RuleSet:
             changes=audit.diff(before, ruleset),
             skip_empty=True,
         )
-        _rescore_if_active(ruleset)
+        _rescore_if_active(ruleset, actor, "scoring.ruleset.update")
     return ruleset
 
 
@@ -291,7 +292,7 @@ def ruleset_activate(*, ruleset_id: int, actor: Actor) -> RuleSet:
             changes={"is_active": [was_active, True]} if not was_active else {},
             details={"deactivated": [{"id": pk, "version": v} for pk, v in previous]},
         )
-        _rescore_if_active(ruleset)
+        _rescore_if_active(ruleset, actor, "scoring.ruleset.activate")
     return ruleset
 
 
@@ -311,7 +312,7 @@ def rule_create(*, ruleset_id: int, kind: str, data: dict, actor: Actor) -> FitR
             changes={k: [None, v] for k, v in audit.snapshot(rule, _rule_fields(model)).items()},
             details={"kind": kind, "ruleset": ruleset.pk},
         )
-        _rescore_if_active(ruleset)
+        _rescore_if_active(ruleset, actor, "scoring.rule.create")
     return rule
 
 
@@ -336,7 +337,7 @@ def rule_update(*, kind: str, rule_id: int, data: dict, actor: Actor) -> FitRule
             details={"kind": kind, "ruleset": rule.ruleset_id},
             skip_empty=True,
         )
-        _rescore_if_active(rule.ruleset)
+        _rescore_if_active(rule.ruleset, actor, "scoring.rule.update")
     return rule
 
 
@@ -352,7 +353,7 @@ def rule_delete(*, kind: str, rule_id: int, actor: Actor) -> None:
             details={"kind": kind, "ruleset": rule.ruleset_id},
         )
         rule.delete()
-        _rescore_if_active(rule.ruleset)
+        _rescore_if_active(rule.ruleset, actor, "scoring.rule.delete")
 
 
 def _rule_fields(model: type) -> tuple[str, ...]:
@@ -830,6 +831,117 @@ def leads_to_rescore(*, engaged_only: bool = False) -> int:
     """How many leads a full rescore reads (for a progress bar)."""
     qs = Lead.objects.filter(engagement_score__gt=0) if engaged_only else Lead.objects.all()
     return qs.count()
+
+
+# --- the full rescore as a resumable job --------------------------------------------------
+
+RESCORE_KIND = "scoring.rescore"
+RESCORE_LANE = "scoring.rescore"
+JOB_CHUNK = 1000  # leads per chunk (one transaction): well under a second, far under the stale threshold
+
+
+def _merge_rescore(old: dict, new: dict) -> dict:
+    """Two requests for one run: the wider scope (every group unless both name the same one;
+    every lead unless both ask only the engaged ones), the later instant."""
+    return {
+        "group": old.get("group") if old.get("group") == new.get("group") else None,
+        "engaged_only": bool(old.get("engaged_only")) and bool(new.get("engaged_only")),
+        "now": max(old.get("now") or "", new.get("now") or "") or None,
+        **({"chunk": new["chunk"]} if new.get("chunk") else {}),
+        **({"night": old["night"]} if old.get("night") else {}),
+    }
+
+
+def rescore_start(
+    *,
+    actor: Actor,
+    group: str | None = None,
+    engaged_only: bool = False,
+    reason: str = "",
+    now: dt.datetime | None = None,
+    chunk_size: int | None = None,
+    night: str = "",
+    enqueue: bool = True,
+):
+    """Ask for a full rescore (every lead, or only `group`'s scores, or only the engaged
+    leads for the nightly decay) as the resumable job `scoring.rescore`. One at a time: a
+    request while one is queued joins it, while one runs is run once after it (the job's
+    lane, `leadcrm.jobs.job_request`). Audited: who asked for what, and which job took it.
+    Returns the `JobRequest`."""
+    if chunk_size is not None and not _int_in(chunk_size, 1, 100_000):
+        raise ServiceError({"chunk_size": ["A whole number from 1 to 100,000."]})
+    if group is not None and not selectors.active_ruleset(group=group):
+        raise ServiceError({"group": [f"No active rule set in the group {group!r}."]})
+    params = {
+        "group": group,
+        "engaged_only": engaged_only,
+        # An explicit instant (tests, a replay); else each chunk scores as of its own run, as
+        # the per-lead rescores running beside it do.
+        "now": now.astimezone(dt.UTC).isoformat() if now else None,
+        **({"chunk": chunk_size} if chunk_size else {}),
+        **({"night": night} if night else {}),
+    }
+    with transaction.atomic():
+        request = jobs.job_request(
+            kind=RESCORE_KIND,
+            lane=RESCORE_LANE,
+            params=params,
+            merge=_merge_rescore,
+            created_by=actor.user,
+            enqueue=enqueue,
+        )
+        audit.record(
+            actor=actor,
+            action="scoring.rescore.start",
+            target=request.job,
+            details={
+                "reason": reason,
+                "group": group,
+                "engaged_only": engaged_only,
+                "job": request.job.pk,
+                "joined": not request.created,
+                "after_current_run": request.follow_up,
+            },
+        )
+    return request
+
+
+def rescore_nightly(*, now: dt.datetime | None = None):
+    """The nightly decay: the engaged leads' scores, once per night (a second delivery of the
+    beat finds that night's job and asks nothing)."""
+    from leadcrm.models import Job
+
+    night = timezone.localdate(now or timezone.now()).isoformat()
+    if Job.objects.filter(kind=RESCORE_KIND, params__night=night).exists():
+        return None
+    return rescore_start(actor=Actor.automation(), engaged_only=True, reason="nightly decay", night=night)
+
+
+def rescore_job_chunks(ctx) -> None:
+    """The job's chunk loop: the next JOB_CHUNK leads by id after the cursor, scored with the
+    active rule sets (`_rescore`, as for a few leads) and written in one transaction with the
+    cursor's advance and the counts: a chunk counts and writes once, a resumed run starts
+    after the last committed one. Rescoring is idempotent anyway (an unchanged lead gets no
+    write and no ScoreChange)."""
+    params = ctx.params
+    now = dt.datetime.fromisoformat(params["now"]) if params.get("now") else None
+    size = int(params.get("chunk") or JOB_CHUNK)
+    after = int(ctx.cursor.get("after", 0))
+    leads = Lead.objects.order_by("pk")
+    if params.get("engaged_only"):
+        leads = leads.filter(engagement_score__gt=0)
+    with _gc_paused():
+        while True:
+            with transaction.atomic():
+                ids = list(leads.filter(pk__gt=after).values_list("pk", flat=True)[:size])
+                if not ids:
+                    return
+                stats = _rescore(lead_ids=ids, now=now, chunk_size=size, group=params.get("group"))
+                ctx.commit_chunk(
+                    cursor={"after": ids[-1]},
+                    counts={"leads": len(ids), "changed": stats.changed, "promoted": stats.promoted},
+                )
+            after = ids[-1]
 
 
 # --- backtest -----------------------------------------------------------------------------

@@ -8,7 +8,7 @@ from celery import shared_task
 
 from leadcrm.errors import ServiceError
 from leads.services import Actor
-from scoring import services
+from scoring import selectors, services
 
 RETRY = {"autoretry_for": (Exception,), "retry_backoff": True, "retry_backoff_max": 300, "max_retries": 8}
 
@@ -20,15 +20,20 @@ def leads_rescore(lead_ids: list[int], cause: str = "", **_: object) -> int:
 
 @shared_task(acks_late=True, reject_on_worker_lost=True, outbox_confirm="start", **RETRY)
 def leads_rescore_all(group: str | None = None, **_: object) -> int:
-    """After a rule set's activation or edit: that group's scores for every lead. Long: the
-    outbox counts it done once a worker starts it (leadcrm.celery), not sent again meanwhile."""
-    return services.leads_rescore_all(group=group).changed
+    """Kept for messages sent before the rescore job: asks for it (its group's scores for
+    every lead); returns the job's id. The job runner owns the long run and its survival."""
+    if group is not None and not selectors.active_ruleset(group=group):
+        return 0  # that group's set was deactivated since: nothing to rescore
+    request = services.rescore_start(actor=Actor.automation(), group=group, reason="scoring.tasks.leads_rescore_all")
+    return request.job.pk
 
 
 @shared_task(acks_late=True, reject_on_worker_lost=True, **RETRY)
 def scores_decay() -> int:
-    """Nightly: engagement fades without events; rescore the leads that have some."""
-    return services.leads_rescore_all(engaged_only=True).changed
+    """Nightly: engagement fades without events; the engaged leads are rescored by the
+    resumable rescore job (once per night). Returns its id (0: that night's job exists)."""
+    request = services.rescore_nightly()
+    return request.job.pk if request is not None else 0
 
 
 @shared_task(acks_late=True, reject_on_worker_lost=True, **RETRY)

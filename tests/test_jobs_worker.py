@@ -123,10 +123,14 @@ def _resume_until_done(start, job_id: int, killed_at: float) -> object:
 
     job = Job.objects.get(pk=job_id)
     assert job.status == JobStatus.RUNNING, "the kill came too late: nothing left to resume"
+    attempts, taken_over = job.attempts, None
     worker = start()
     while time.monotonic() < killed_at + 60:
         jobs.jobs_resume()
         job = Job.objects.get(pk=job_id)
+        if taken_over is None and job.attempts > attempts:
+            taken_over = time.monotonic() - killed_at
+            print(f"job {job_id} ({job.kind}) taken over {taken_over:.1f} s after the kill (stale after {STALE} s)")
         if job.status in (JobStatus.DONE, JobStatus.FAILED):
             break
         time.sleep(2)
@@ -169,3 +173,39 @@ def test_import_survives_kill_9(broker):
     assert Lead.objects.count() == n
     assert Touchpoint.objects.filter(type="capture").count() == n // 20  # one per existing lead
     assert Touchpoint.objects.filter(type="capture").values("lead").distinct().count() == n // 20
+
+
+def _score_change_counts() -> set[int]:
+    from django.db.models import Count
+
+    from leads.models import ScoreChange
+
+    return set(ScoreChange.objects.values("lead").annotate(n=Count("id")).values_list("n", flat=True))
+
+
+def test_full_rescore_survives_kill_9(broker):
+    from leads.models import Lead, ScoreChange
+    from leads.services import Actor
+    from scoring import services
+    from scoring.models import RuleSet
+
+    n = 20_000
+    rule = {"name": "Software", "field": "industry", "operator": "equals", "value": "Software", "points": 20}
+    rs = services.ruleset_create(
+        data={"name": "Kill", "mql_threshold": 90, "fit_rules": [rule]}, actor=Actor.automation()
+    )
+    RuleSet.objects.filter(pk=rs.pk).update(is_active=True)  # active without its own rescore
+    Lead.objects.bulk_create((Lead(email=f"s{i}@example.com", industry="Software") for i in range(n)), batch_size=5000)
+    ids = list(Lead.objects.order_by("pk").values_list("pk", flat=True))
+    job = services.rescore_start(actor=Actor.automation(), reason="kill -9 test").job  # sent on commit
+
+    killed_at, _ = _kill_mid_way(broker, job.pk, lambda j: j.cursor.get("after", 0) >= ids[2 * services.JOB_CHUNK - 1])
+    job.refresh_from_db()
+    assert ids[0] < job.cursor["after"] < ids[-1] and 0 < job.counts["leads"] < n  # killed mid-job
+    assert ScoreChange.objects.count() == job.counts["changed"]  # only committed chunks' writes
+
+    run = _resume_until_done(broker, job.pk, killed_at)
+    assert run.attempts == 2 and run.cursor == {"after": ids[-1]}
+    assert run.counts == {"leads": n, "changed": n, "promoted": 0}
+    assert set(Lead.objects.values_list("score", flat=True)) == {20}
+    assert ScoreChange.objects.count() == n and _score_change_counts() == {1}  # each lead's change once

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import datetime as dt
 
 import pytest
@@ -171,14 +173,15 @@ def test_a_long_task_is_confirmed_when_it_starts(monkeypatch):
 
     now = timezone.now()
     row = OutboxMessage.objects.create(
-        event="job.requested", task="scoring.tasks.leads_rescore_all", payload={"group": "default"},
+        event="job.requested", task="scoring.tasks.leads_rescore_all", payload={},
         created_at=now, available_at=now, sent_at=now, deliveries=1,
     )  # fmt: skip
     seen = []
-    monkeypatch.setattr(
-        services,
-        "leads_rescore_all",
-        lambda **kw: seen.append(OutboxMessage.objects.get(pk=row.pk).done_at) or services.RescoreStats(),
-    )
-    tasks.leads_rescore_all.apply(kwargs={"group": "default"}, headers={"outbox_ids": [row.pk]})
+
+    def start(**kw):  # (the task now asks for the rescore job, the runner owns the long run)
+        seen.append(OutboxMessage.objects.get(pk=row.pk).done_at)
+        return SimpleNamespace(job=SimpleNamespace(pk=1))
+
+    monkeypatch.setattr(services, "rescore_start", start)
+    tasks.leads_rescore_all.apply(kwargs={}, headers={"outbox_ids": [row.pk]})
     assert seen and seen[0] is not None  # done before the rescore ran
