@@ -3,7 +3,7 @@
 from django.urls import path
 
 from accounts import api as accounts_api
-from leadcrm import audit_api
+from leadcrm import api_jobs, audit_api
 from leads import api as leads_api
 from routing import api as routing_api
 from scoring import api as scoring_api
@@ -49,6 +49,8 @@ urlpatterns = [
     path("partner-offers/<int:pk>/accept/", routing_api.PartnerOfferAccept.as_view(), name="partner-offer-accept"),
     path("partner-offers/<int:pk>/decline/", routing_api.PartnerOfferDecline.as_view(), name="partner-offer-decline"),
     path("teams/<int:pk>/load/", routing_api.TeamLoad.as_view(), name="team-load"),
+    path("routing/route-unassigned/", routing_api.RouteUnassigned.as_view(), name="routing-route-unassigned"),
+    path("jobs/<int:pk>/", api_jobs.JobDetail.as_view(), name="job-detail"),
     path("metrics/sla/", routing_api.SlaCompliance.as_view(), name="metrics-sla"),
     path("audit/", audit_api.AuditList.as_view(), name="audit-list"),
 ]

@@ -20,6 +20,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.models import Role, Team, User
+from leadcrm.api_jobs import JobStartedSerializer, job_started_response
 from leads.api import actor_of, visible_lead
 from routing import engine, selectors, services
 from routing.models import OfferStatus, Partner, PartnerOffer, RoutingRule, RoutingSettings, SlaPolicy, Territory
@@ -464,6 +465,37 @@ class PartnerOfferDecline(APIView):
             offer_id=offer.pk, actor=actor_of(request), reason=data.validated_data.get("reason", "")
         )
         return Response(PartnerOfferSerializer(offer).data)
+
+
+class RouteUnassignedInputSerializer(serializers.Serializer):
+    team = serializers.PrimaryKeyRelatedField(
+        queryset=Team.objects.all(),
+        required=False,
+        allow_null=True,
+        help_text="Only the leads waiting in this team's pool (a manager: required, one of theirs).",
+    )
+
+
+class RouteUnassigned(APIView):
+    """Route every open lead nobody owns (or one team's pool) in the background: 202 with
+    the job and its status URL. Admins (any scope) and managers (their team's pool)."""
+
+    serializer_class = RouteUnassignedInputSerializer
+
+    @extend_schema(request=RouteUnassignedInputSerializer, responses={202: JobStartedSerializer})
+    def post(self, request):
+        if not (request.user.is_admin_role or request.user.role == Role.MANAGER):
+            raise PermissionDenied("Only admins and managers route leads in bulk.")
+        data = RouteUnassignedInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        team = data.validated_data.get("team")
+        if not request.user.is_admin_role:
+            if team is None:
+                raise serializers.ValidationError({"team": ["A manager routes one of their teams' pool: name it."]})
+            if not selectors.teams_managed_by(request.user).filter(pk=team.pk).exists():
+                raise serializers.ValidationError({"team": ["Not a team you manage."]})
+        job_request = services.route_unassigned_start(actor=actor_of(request), team=team)
+        return job_started_response(request, job_request)
 
 
 # --- reads for managers and the dashboard ---------------------------------------------------

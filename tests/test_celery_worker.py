@@ -103,10 +103,15 @@ def app_on_redis(redis_broker, monkeypatch):
 
 
 def _drop_pools(app) -> None:
+    """Forget the app's broker connections, and kombu's registry of pools by URL: a pool
+    force-closed here stays registered, and the next test on that URL would get it closed."""
+    from kombu import pools
+
     if app._pool is not None:
         app._pool.force_close_all()
         app._pool = None
     app.amqp._producer_pool = None
+    pools.reset()
 
 
 def test_worker_refreshes_lead_activity(celery_worker_process, app_on_redis):
