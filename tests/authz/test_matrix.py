@@ -35,6 +35,7 @@ from rest_framework.test import APIClient
 
 from accounts.models import Role
 from leadcrm import audit
+from leadcrm.models import Job
 from leads import imports
 from leads.models import SavedFilter
 from leads.services import Actor
@@ -230,6 +231,10 @@ RULES: dict[tuple[str, str], Rule | list[Rule]] = {
     ("api:routing-settings", "GET"): row(READERS_API),
     ("api:routing-settings", "PATCH"): row(ADMIN_API),
     ("api:metrics-sla", "GET"): row(READERS_API),
+    # Bulk routing as a job: admins any scope, a manager its team's pool (no team named: 400).
+    ("api:routing-route-unassigned", "POST"): row("401 ok 403 ok 403 403"),
+    # A job's status: its starter's and admins' (an admin's job, one marketing started).
+    ("api:job-detail", "GET"): [row("401 ok 404 404 404 404", "job_admin"), row("401 ok ok 404 404 404", "job_mine")],
     # --- partner offers: each partner answers its own; admins may answer for it ---
     ("api:partner-offer-list", "GET"): row(SIGNED_IN_API),  # scoped: test_admin_and_guards
     # Marketing sees every offer (it sees every lead) but does not answer for a partner.
@@ -394,6 +399,8 @@ def _build_world() -> SimpleNamespace:
             data=b"email\nadmin@example.com\n", filename="a.csv", user=users["admin"]
         ),
         "saved_filter": SavedFilter.objects.create(user=users["sdr"], name="mine", query="stage=MQL"),
+        "job_admin": Job.objects.create(kind="routing.route", created_by=users["admin"]),
+        "job_mine": Job.objects.create(kind="scoring.rescore", created_by=users["marketing"]),
     }
     PredictiveModel.objects.create(version=1, algorithm="matrix", auc=0.5, blob=b"")
     tokens = {role: Token.objects.create(user=user).key for role, user in users.items()}

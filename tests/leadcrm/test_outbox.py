@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from types import SimpleNamespace
-
 import datetime as dt
+from types import SimpleNamespace
 
 import pytest
 from django.utils import timezone
