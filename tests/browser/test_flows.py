@@ -11,6 +11,7 @@ from decimal import Decimal
 
 import pytest
 from django.utils import timezone
+from playwright.sync_api import expect
 
 from accounts.models import Role
 from leads.models import ActorType, Campaign, Lead, Stage, StageChange
@@ -39,7 +40,7 @@ def test_sdr_claims_qualifies_and_moves_a_lead_to_sql(page):
     page.goto(page.live + "/queue/")
     row = page.locator(f"#lead-{lead.pk}")
     assert row.locator(".tag").inner_text() == "pool"
-    page.wait_for_function("document.querySelector('[data-due]').textContent.includes('m ')")  # live countdown
+    expect(page.locator("[data-due]").first).to_contain_text("m ")  # live countdown
     shot(page, "queue")
 
     row.locator("[data-action=claim]").click()  # htmx: the row is swapped in place
