@@ -133,6 +133,7 @@ MARKETING_PAGE = "login ok ok 403 403 403"
 MANAGERS_PAGE = "login ok 403 ok 403 403"
 
 TO_SQL = {"to": "SQL", "reason": "authorisation matrix"}
+TO_DQ = {"to": "DISQUALIFIED", "reason": "authorisation matrix"}
 IMPORT_JOB_RULES = [row(MARKETING_PAGE, "import_job"), row("login ok 404 403 403 403", "import_job_admin")]
 
 # A list gives one rule per object the URL is called on (e.g. one's own team and another).
@@ -151,7 +152,9 @@ RULES: dict[tuple[str, str], Rule | list[Rule]] = {
     ("api:lead-bulk", "POST"): row(MARKETING_API),
     ("api:lead-detail", "GET"): row(SIGNED_IN_API, "lead"),
     ("api:lead-detail", "PATCH"): row(SIGNED_IN_API, "lead"),  # profile fields: every role on a lead it sees
-    ("api:lead-transition", "POST"): row(SALES_API, "lead", TO_SQL),  # marketing: its stages only
+    # Marketing moves leads within its stages only (the world's leads are MCL): to SQL, no;
+    # out to DISQUALIFIED, yes, as every role that sees the lead.
+    ("api:lead-transition", "POST"): [row(SALES_API, "lead", TO_SQL), row(SIGNED_IN_API, "lead", TO_DQ)],
     ("api:lead-history", "GET"): row(SIGNED_IN_API, "lead"),
     ("api:lead-bant", "GET"): row(SIGNED_IN_API, "lead"),
     ("api:lead-bant", "PUT"): row(SALES_API, "lead"),
@@ -255,7 +258,7 @@ RULES: dict[tuple[str, str], Rule | list[Rule]] = {
     ("lead-detail", "POST"): row(SIGNED_IN_PAGE, "lead"),
     ("lead-claim", "POST"): row(SALES_PAGE, "lead"),
     ("lead-log", "POST"): row(SALES_PAGE, "lead", {"type": "note", "note": "matrix"}),
-    ("lead-move", "POST"): row(SALES_PAGE, "lead", TO_SQL),
+    ("lead-move", "POST"): [row(SALES_PAGE, "lead", TO_SQL), row(SIGNED_IN_PAGE, "lead", TO_DQ)],
     ("lead-bant", "POST"): row(SALES_PAGE, "lead"),
     ("lead-opportunity", "POST"): row(SALES_PAGE, "lead"),
     ("import", "GET"): row(MARKETING_PAGE),
@@ -421,7 +424,8 @@ def _cases():
     for op in OPERATIONS:  # one with no rule: test_every_operation_has_a_rule names it
         rules = rules_of(op)
         for rule in rules:
-            on = f" {rule.target}" if len(rules) > 1 else ""
+            on = f" {rule.target}" + (f" {rule.body['to']}" if rule.body and "to" in rule.body else "")
+            on = on if len(rules) > 1 else ""
             for role in CALLERS:
                 for relation in _relations(rule, role):
                     yield pytest.param(
@@ -550,7 +554,12 @@ def test_sees_agrees_with_visible(world):
 
 
 LEAD_OPERATIONS = [
-    pytest.param(op, rule, id=f"{op.method} {op.name}") for op in OPERATIONS for rule in rules_of(op) if rule.on_lead
+    pytest.param(
+        op, rule, id=f"{op.method} {op.name}" + (f" {rule.body['to']}" if rule.body and "to" in rule.body else "")
+    )
+    for op in OPERATIONS
+    for rule in rules_of(op)
+    if rule.on_lead
 ]
 
 
