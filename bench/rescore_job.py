@@ -2,7 +2,8 @@
 the nightly decay and `manage.py rescore`): N leads with M events (bench/rescore.py's data and
 rule set), then the job run in this process, one transaction per chunk with its cursor.
 
-    python bench/rescore_job.py [--leads 200000] [--events-per-lead 5] [--chunk-size 1000] [--skip-setup]
+    python bench/rescore_job.py [--leads 200000] [--events-per-lead 5] [--chunk-size 1000]
+                                [--skip-setup [--reset-scores]]
 
 Prints the job's leads/s (every score changes, from 0), then a second pass (nothing to write
 but decay). Own database: postgres://postgres@127.0.0.1:5432/leadcrm_bench_jobs by default.
@@ -36,6 +37,9 @@ def main() -> None:
     parser.add_argument("--events-per-lead", type=float, default=5.0)
     parser.add_argument("--chunk-size", type=int, default=None, help="leads per chunk (default: the job's)")
     parser.add_argument("--skip-setup", action="store_true", help="rescore the data already there")
+    parser.add_argument(
+        "--reset-scores", action="store_true", help="with --skip-setup: scores back to 0 first (every one changes)"
+    )
     args = parser.parse_args()
 
     django_ready()
@@ -54,6 +58,13 @@ def main() -> None:
         RuleSet.objects.all().delete()
         rs = services.ruleset_create(data=RULESET, actor=Actor.automation())
         RuleSet.objects.filter(pk=rs.pk).update(is_active=True)  # active without the job it would start
+    if args.skip_setup and args.reset_scores:
+        Lead.objects.update(score=0, fit_score=0, engagement_score=0, grade="", conversion_probability=None)
+        from django.db import connection
+
+        with connection.cursor() as c:
+            c.execute("TRUNCATE leads_scorechange")
+            c.execute("VACUUM (ANALYZE) leads_lead")
     n = Lead.objects.count()
     chunk = args.chunk_size or services.JOB_CHUNK
     print(f"server: {server_settings()}")
@@ -78,7 +89,7 @@ def main() -> None:
         )
         return c
 
-    run("first pass (every score changes)")
+    run("first pass (every score changes)" if not args.skip_setup or args.reset_scores else "first pass")
     run("second pass (nothing to write but decay)")
 
 

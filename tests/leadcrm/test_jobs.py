@@ -180,3 +180,28 @@ def test_broker_down_at_kick_off_leaves_it_to_the_beat(monkeypatch, django_captu
 def test_beat_schedule_runs_the_resume_task_often(settings):
     [entry] = [v for v in settings.CELERY_BEAT_SCHEDULE.values() if v["task"] == "leadcrm.tasks.jobs_resume"]
     assert entry["schedule"] <= 20 and jobs.stale_after().total_seconds() + entry["schedule"] <= 60
+
+
+def _widest(old: dict, new: dict) -> dict:
+    return {"n": max(old["n"], new["n"])}
+
+
+def test_a_lane_holds_one_live_job_and_runs_once_more_after_it():
+    first = jobs.job_request(kind="test.count", lane="count", params={"n": 10}, merge=_widest, enqueue=False)
+    joined = jobs.job_request(kind="test.count", lane="count", params={"n": 20}, merge=_widest, enqueue=False)
+    assert first.created and not joined.created and not joined.follow_up and joined.job.pk == first.job.pk
+    assert Job.objects.get(pk=first.job.pk).params == {"n": 20}  # not started: widened
+    FAIL.update(at=10)  # the run fails for good after its first chunk ...
+    FAIL["exc"] = ServiceError({"n": ["bad"]})
+    Job.objects.filter(pk=first.job.pk).update(status=JobStatus.RUNNING, attempts=1, holder="dead", heartbeat_at=None)
+    later = jobs.job_request(kind="test.count", lane="count", params={"n": 30}, merge=_widest, enqueue=False)
+    assert later.follow_up and later.job.pk == first.job.pk
+    assert jobs.job_run(first.job.pk).status == JobStatus.FAILED
+    # ... and the run asked for meanwhile is created as it ends, holding the lane in turn.
+    [then] = Job.objects.filter(status=JobStatus.QUEUED)
+    assert then.params == {"n": 30} and then.key == jobs.LANE_PREFIX + "count"
+    assert Job.objects.get(pk=first.job.pk).key == ""
+    FAIL.clear()
+    assert jobs.job_run(then.pk).counts == {"items": 30}
+    assert not Job.objects.exclude(key="").exists()  # free again
+    assert jobs.job_request(kind="test.count", lane="count", params={"n": 1}, merge=_widest, enqueue=False).created
