@@ -33,9 +33,9 @@ def _outbox_confirm(task=None, state=None, **_: object) -> None:
 
 @task_prerun.connect
 def _outbox_confirm_at_start(task=None, **_: object) -> None:
-    """A long task (`outbox_confirm="start"`, e.g. a full rescore) is done for the outbox once a
-    worker took it: sent again while it runs, it would run twice side by side. Surviving a
-    killed worker is then the job runner's business (leadcrm.jobs)."""
+    """A task marked `outbox_confirm="start"` is done for the outbox once a worker took it:
+    sent again while it runs, it would run twice side by side. Surviving a killed worker is
+    then the job runner's business (leadcrm.jobs)."""
     if task is None or getattr(task, "outbox_confirm", "") != "start":
         return
     ids = _outbox_ids(task)

@@ -15,7 +15,8 @@ caused them, relayed to Celery until the broker takes them.
   and a worker killed with kill -9 leaves its acks-late message invisible for the broker's
   visibility timeout (an hour). So a sent row not confirmed within `confirm_within()` is
   due again and sent again (the deadline doubling per delivery, up to MAX_DELIVERIES). A
-  long task (`outbox_confirm="start"`: a full rescore) is confirmed when it starts instead.
+  task marked `outbox_confirm="start"` (work the job runner keeps alive) is confirmed when
+  it starts instead.
 - Coalescing: rows relayed together that call the same task with the same arguments
   besides `lead_ids` become one call with the union of their `lead_ids` (a re-capture's
   `lead.updated` and `lead.activity_recorded` rescore the lead once).
