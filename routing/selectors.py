@@ -9,6 +9,7 @@ from django.db.models import Count, F, Q, QuerySet
 from django.utils import timezone
 
 from accounts.models import Role, Team, User
+from accounts.selectors import managed_team_ids
 from leads.models import OPEN_STAGES, Lead
 from leads.selectors import leads_visible_to
 from leads.services import SELLER_ROLES
@@ -22,7 +23,7 @@ def teams_managed_by(user: User) -> QuerySet[Team]:
     if user.is_admin_role:
         return Team.objects.select_related("manager").all()
     if user.role == Role.MANAGER:
-        return Team.objects.select_related("manager").filter(Q(pk=user.team_id) | Q(manager=user)).distinct()
+        return Team.objects.select_related("manager").filter(pk__in=managed_team_ids(user))
     return Team.objects.none()
 
 
