@@ -5,6 +5,7 @@ swaps and polls, and the language and team selects still submit."""
 from __future__ import annotations
 
 import os
+import time
 
 import pytest
 from django.core.management import call_command
@@ -60,9 +61,16 @@ def visit(page, url: str) -> None:
 def settle(page) -> None:
     page.violations.extend(page.evaluate("window.__csp || []"))
     # Bars: every data-width got its width through the CSSOM.
-    unset = page.evaluate(
-        "Array.from(document.querySelectorAll('[data-width]')).filter(e => e.style.width === '').length"
-    )
+    # Polled (page.evaluate runs outside the page's policy), with a deadline: on a loaded
+    # machine the check could run before the deferred app.js had set them.
+    deadline = time.monotonic() + 10
+    while True:
+        unset = page.evaluate(
+            "Array.from(document.querySelectorAll('[data-width]')).filter(e => e.style.width === '').length"
+        )
+        if unset == 0 or time.monotonic() > deadline:
+            break
+        page.wait_for_timeout(100)
     assert unset == 0, page.url
 
 
