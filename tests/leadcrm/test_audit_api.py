@@ -5,7 +5,6 @@ field error, pages walk every entry once, and the query count does not grow with
 from __future__ import annotations
 
 import datetime as dt
-from types import SimpleNamespace
 
 import pytest
 from django.db import connection
@@ -24,26 +23,12 @@ URL = "/api/v1/audit/"
 
 
 @pytest.fixture
-def org(make_user):
-    """Team A (manager_a, sdr_a), team B (manager_b, sdr_b), an admin and marketing; a lead
-    of each of sdr_a, sdr_b, team A's pool and team B's pool; one entry about each lead and
-    one about each kind of configuration."""
-    from accounts.models import Team
-
-    team_a, team_b = Team.objects.create(name="Team A"), Team.objects.create(name="Team B")
-    o = SimpleNamespace(
-        team_a=team_a,
-        team_b=team_b,
-        admin=make_user("admin"),
-        marketing=make_user("marketing"),
-        manager_a=make_user("manager", team_a),
-        manager_b=make_user("manager", team_b),
-        sdr_a=make_user("sdr", team_a),
-        sdr_b=make_user("sdr", team_b),
-    )
-    team_a.manager, team_b.manager = o.manager_a, o.manager_b
-    team_a.save()
-    team_b.save()
+def org(people):
+    """`people` (team A: manager_a, sdr_a, sdr_a2; team B: manager_b, sdr_b; an admin and
+    marketing); a lead of each of sdr_a, sdr_b, team A's pool and team B's pool; one entry
+    about each lead and one about each kind of configuration."""
+    o = people
+    team_a, team_b = o.team_a, o.team_b
     o.own = LeadFactory(owner=o.sdr_a, email="own@a.example")
     o.other = LeadFactory(owner=o.sdr_b, email="other@b.example")
     o.pool_a = LeadFactory(team=team_a, email="pool@a.example")

@@ -1,38 +1,13 @@
-"""Fixtures for the leads tests: a small organisation (two teams, one user per role) and a
-lead maker that goes through the capture service, then puts the lead where a test needs it."""
+"""Fixtures for the leads tests: a lead maker that goes through the capture service, then
+puts the lead where a test needs it (the small organisation `people` is in tests/conftest.py)."""
 
 from __future__ import annotations
 
 import itertools
-from types import SimpleNamespace
 
 import pytest
 
 _emails = itertools.count(1)
-
-
-@pytest.fixture
-def people(make_user):
-    """Team A (manager_a, sdr_a, sdr_a2), team B (manager_b, sdr_b), an admin and marketing."""
-    from accounts.models import Team
-
-    team_a = Team.objects.create(name="Team A")
-    team_b = Team.objects.create(name="Team B")
-    org = SimpleNamespace(
-        team_a=team_a,
-        team_b=team_b,
-        admin=make_user("admin"),
-        marketing=make_user("marketing"),
-        manager_a=make_user("manager", team_a),
-        manager_b=make_user("manager", team_b),
-        sdr_a=make_user("sdr", team_a),
-        sdr_a2=make_user("sdr", team_a),
-        sdr_b=make_user("sdr", team_b),
-    )
-    team_a.manager, team_b.manager = org.manager_a, org.manager_b
-    team_a.save()
-    team_b.save()
-    return org
 
 
 @pytest.fixture
