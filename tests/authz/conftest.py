@@ -1,3 +1,4 @@
-"""The small organisation of the leads tests, shared with the authorisation tests."""
+"""The lead maker of the leads tests, shared with the authorisation tests (the small
+organisation `people` is in tests/conftest.py)."""
 
-from tests.leads.conftest import mk_lead, people  # noqa: F401
+from tests.leads.conftest import mk_lead  # noqa: F401
