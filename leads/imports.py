@@ -118,12 +118,10 @@ def import_job_chunks(ctx) -> None:
             else:
                 good.append((line, result.clean))
         with transaction.atomic():
-            if good and not job.dry_run:
-                for r in services.leads_bulk_upsert(rows=good, actor=actor):
+            if good:
+                for status in _upsert(good, actor, dry_run=job.dry_run):
                     # "recorded": a lead the importer cannot see, kept as a touchpoint, unchanged
-                    counts[f"{r.status}_count"] += 1
-            elif good:
-                counts["created_count"] += len(good)  # a dry run counts what would be written
+                    counts[f"{status}_count"] += 1
             counts["processed_rows"] = len(chunk)
             fields = {name: F(name) + n for name, n in counts.items()}
             if errors:
@@ -132,6 +130,19 @@ def import_job_chunks(ctx) -> None:
             ImportJob.objects.filter(pk=import_id).update(**fields)
             ctx.commit_chunk(cursor={"row": start + len(chunk)}, counts=counts)
         start += len(chunk)
+
+
+def _upsert(rows: list[tuple[int, dict]], actor, *, dry_run: bool) -> list[str]:
+    """Each row's outcome (created, updated, recorded). A dry run does the very same upsert in
+    a savepoint rolled back at once, so it counts what the import would do (an e-mail already
+    known is an update, not a creation), and nothing of it (rows, audit, reactions) stays."""
+    if not dry_run:
+        return [r.status for r in services.leads_bulk_upsert(rows=rows, actor=actor)]
+    savepoint = transaction.savepoint()
+    try:
+        return [r.status for r in services.leads_bulk_upsert(rows=rows, actor=actor)]
+    finally:
+        transaction.savepoint_rollback(savepoint)
 
 
 def import_job_done(run) -> None:

@@ -84,3 +84,26 @@ def test_import_failing_for_good_reaches_the_page(upload, monkeypatch):
     upload.refresh_from_db()
     assert upload.status == ImportStatus.FAILED and upload.message == "disk full"
     assert Job.objects.get(pk=run.pk).status == JobStatus.FAILED
+
+
+def test_a_dry_run_counts_what_the_import_would_do_and_keeps_nothing(upload):
+    """Created, updated and recorded as the real import will count them; no lead, touchpoint,
+    audit entry or reaction is left behind."""
+    from leadcrm.models import AuditEntry, OutboxMessage
+    from tests.factories import TeamFactory
+
+    seller = UserFactory(role=Role.SDR, team=TeamFactory())
+    LeadFactory(email="row7@example.com", owner=seller, team=seller.team)
+    sdr = UserFactory(role=Role.SDR, team=TeamFactory())  # sees neither row5 nor row7's owner
+    upload.created_by = sdr
+    upload.save(update_fields=["created_by"])
+    def held():
+        return [model.objects.count() for model in (Lead, Touchpoint, AuditEntry, OutboxMessage)]
+
+    before = held()
+    jobs.job_run(_start(upload, dry_run=True).pk)
+    upload.refresh_from_db()
+    assert upload.status == ImportStatus.DONE and upload.dry_run
+    counts = (upload.created_count, upload.updated_count, upload.recorded_count, upload.failed_count)
+    assert counts == (448, 0, 2, 1)  # row5 and row7 belong to leads the SDR cannot see
+    assert held() == before
