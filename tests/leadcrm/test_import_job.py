@@ -97,6 +97,7 @@ def test_a_dry_run_counts_what_the_import_would_do_and_keeps_nothing(upload):
     sdr = UserFactory(role=Role.SDR, team=TeamFactory())  # sees neither row5 nor row7's owner
     upload.created_by = sdr
     upload.save(update_fields=["created_by"])
+
     def held():
         return [model.objects.count() for model in (Lead, Touchpoint, AuditEntry, OutboxMessage)]
 
