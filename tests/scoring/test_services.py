@@ -255,14 +255,29 @@ def test_concurrent_rescores_promote_exactly_once(ruleset_data):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_full_rescore_outside_a_transaction_reads_and_writes_in_threads(ruleset_data):
+def test_full_rescore_outside_a_transaction_reads_and_writes_in_threads(ruleset_data, monkeypatch):
     """Committed data, no surrounding transaction: the reader and writer threads (their own
-    connections) are used on PostgreSQL; the result is the same as inline."""
+    connections) are used on PostgreSQL; the result is the same as inline. The writes are
+    watched, so the test fails if they ran inline in this thread."""
+    if connection.vendor != "postgresql":
+        pytest.skip("the threaded path is PostgreSQL's")
+    from leads import services as lead_services
+
     rs = services.ruleset_create(data=ruleset_data, actor=AUTO)
     services.ruleset_activate(ruleset_id=rs.pk, actor=AUTO)
     _make_leads(25)
+    writers: set[str] = set()
+    write = lead_services.lead_scores_set
+
+    def watched(**kwargs):
+        writers.add(threading.current_thread().name)
+        return write(**kwargs)
+
+    monkeypatch.setattr(lead_services, "lead_scores_set", watched)
     seen = []
     stats = services.leads_rescore_all(chunk_size=4, progress=seen.append)
+    assert writers and threading.current_thread().name not in writers
+    assert all(name.startswith("rescore-writer") for name in writers)
     assert sum(seen) == 25 and stats.changed == 25
     assert set(Lead.objects.values_list("score", flat=True)) == {45}
     assert ScoreChange.objects.count() == 25
