@@ -3,7 +3,10 @@ to listen and how to reach the test database from another process."""
 
 from __future__ import annotations
 
+import os
+import signal
 import socket
+import subprocess
 from urllib.parse import quote
 
 
@@ -27,3 +30,24 @@ def test_database_url() -> str:
 
 
 test_database_url.__test__ = False  # a helper, not a test pytest should collect
+
+
+def stop(proc: subprocess.Popen, sig: int = signal.SIGTERM, timeout: float = 15) -> None:
+    """Signal a process (its whole group when it leads one: started with
+    start_new_session=True), wait, and kill it if it has not ended within `timeout`."""
+    if proc.poll() is not None:
+        return
+    group = os.getpgid(proc.pid) == proc.pid
+
+    def send(s: int) -> None:
+        try:
+            os.killpg(proc.pid, s) if group else proc.send_signal(s)
+        except ProcessLookupError:
+            pass
+
+    send(sig)
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        send(signal.SIGKILL)
+        proc.wait()

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from django.core.management import call_command
 
-from tests.live import free_port, test_database_url
+from tests.live import free_port, stop, test_database_url
 
 CHECKS = "not_a_server_error,status_code_conformance,response_schema_conformance"
 SEED = "20261202"
@@ -112,12 +112,7 @@ def api_server(django_db_reset_sequences, tmp_path):
                 time.sleep(0.3)
         yield url
     finally:
-        server.terminate()
-        try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
+        stop(server, timeout=20)
         log.close()
 
 

@@ -19,7 +19,7 @@ from django.conf import settings
 from django.db import connection
 from django.utils import timezone
 
-from tests.live import test_database_url
+from tests.live import stop, test_database_url
 
 REDIS_HOST, REDIS_PORT = "127.0.0.1", 6379
 BROKER_URL = f"redis://{REDIS_HOST}:{REDIS_PORT}/15"  # a database of its own, flushed first
@@ -72,12 +72,7 @@ def celery_worker_process(transactional_db, redis_broker):
     try:
         yield proc, log.name
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop(proc)
         log.close()
         os.unlink(log.name)
 

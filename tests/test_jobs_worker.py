@@ -18,7 +18,7 @@ import time
 import pytest
 from django.db import connection
 
-from tests.live import test_database_url
+from tests.live import stop, test_database_url
 from tests.test_celery_worker import _drop_pools, _redis_reachable
 
 BROKER_URL = "redis://127.0.0.1:6379/14"
@@ -77,13 +77,7 @@ def broker(transactional_db, monkeypatch, settings):
         yield start
     finally:
         for proc in workers:
-            if proc.poll() is None:
-                os.killpg(proc.pid, signal.SIGTERM)
-                try:
-                    proc.wait(timeout=15)
-                except subprocess.TimeoutExpired:
-                    os.killpg(proc.pid, signal.SIGKILL)
-                    proc.wait()
+            stop(proc)
             os.unlink(proc.log_path)
         _drop_pools(app)
         for name, value in saved.items():

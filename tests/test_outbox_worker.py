@@ -23,7 +23,7 @@ import pytest
 from django.conf import settings as django_settings
 from django.db import connection
 
-from tests.live import free_port, test_database_url
+from tests.live import free_port, stop, test_database_url
 from tests.test_celery_worker import _drop_pools
 
 pytestmark = pytest.mark.celery_worker
@@ -116,14 +116,7 @@ class Stack:
         return proc
 
     def kill(self, name: str, sig: int = signal.SIGKILL) -> None:
-        proc = self.procs.pop(name)
-        if proc.poll() is None:
-            os.killpg(proc.pid, sig)
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
+        stop(self.procs.pop(name), sig)
 
     def logs(self) -> str:
         out = []
