@@ -136,13 +136,12 @@ def _upsert(rows: list[tuple[int, dict]], actor, *, dry_run: bool) -> list[str]:
     """Each row's outcome (created, updated, recorded). A dry run does the very same upsert in
     a savepoint rolled back at once, so it counts what the import would do (an e-mail already
     known is an update, not a creation), and nothing of it (rows, audit, reactions) stays."""
-    if not dry_run:
-        return [r.status for r in services.leads_bulk_upsert(rows=rows, actor=actor)]
-    savepoint = transaction.savepoint()
+    savepoint = transaction.savepoint() if dry_run else None
     try:
         return [r.status for r in services.leads_bulk_upsert(rows=rows, actor=actor)]
     finally:
-        transaction.savepoint_rollback(savepoint)
+        if savepoint is not None:
+            transaction.savepoint_rollback(savepoint)
 
 
 def import_job_done(run) -> None:
