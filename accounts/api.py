@@ -9,20 +9,14 @@ from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
-from rest_framework.exceptions import PermissionDenied
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts import services
 from accounts.models import Notification, Role, Team, User
 from accounts.selectors import teams_visible_to
-
-
-def _actor(request):
-    """Who the audit log names (leads.api.actor_of; imported late: leads.api imports much)."""
-    from leads.api import actor_of
-
-    return actor_of(request)
+from leadcrm.actors import actor_of
+from leadcrm.permissions import require_role
 
 
 class UserSerializer(serializers.Serializer):
@@ -88,11 +82,6 @@ def users_visible_to(user: User):
     return User.objects.filter(pk=user.pk)
 
 
-def require_admin(request) -> None:
-    if not request.user.is_admin_role:
-        raise PermissionDenied("Only admins manage users and teams.")
-
-
 class UserListCreate(APIView):
     @extend_schema(responses=UserSerializer(many=True))
     def get(self, request):
@@ -101,13 +90,13 @@ class UserListCreate(APIView):
 
     @extend_schema(request=UserSerializer, responses={201: UserSerializer})
     def post(self, request):
-        require_admin(request)
+        require_role(request, message="Only admins manage users and teams.")
         data = UserSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         fields = dict(data.validated_data)
         if not fields.get("password"):
             return Response({"password": ["This field is required."]}, status=status.HTTP_400_BAD_REQUEST)
-        user = services.user_create(actor=_actor(request), **fields)
+        user = services.user_create(actor=actor_of(request), **fields)
         return Response(UserSerializer(user).data, status=status.HTTP_201_CREATED)
 
 
@@ -119,10 +108,10 @@ class UserDetail(APIView):
     @extend_schema(request=UserSerializer, responses=UserSerializer)
     def patch(self, request, pk: int):
         user = get_object_or_404(users_visible_to(request.user), pk=pk)
-        require_admin(request)
+        require_role(request, message="Only admins manage users and teams.")
         data = UserSerializer(user, data=request.data, partial=True)
         data.is_valid(raise_exception=True)
-        user = services.user_update(user=user, actor=_actor(request), **data.validated_data)
+        user = services.user_update(user=user, actor=actor_of(request), **data.validated_data)
         return Response(UserSerializer(user).data)
 
 
@@ -133,10 +122,10 @@ class TeamListCreate(APIView):
 
     @extend_schema(request=TeamSerializer, responses={201: TeamSerializer})
     def post(self, request):
-        require_admin(request)
+        require_role(request, message="Only admins manage users and teams.")
         data = TeamSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        team = services.team_create(actor=_actor(request), **data.validated_data)
+        team = services.team_create(actor=actor_of(request), **data.validated_data)
         return Response(TeamSerializer(team).data, status=status.HTTP_201_CREATED)
 
 
@@ -148,11 +137,11 @@ class TeamDetail(APIView):
     @extend_schema(request=TeamSerializer, responses=TeamSerializer)
     def patch(self, request, pk: int):
         team = get_object_or_404(teams_visible_to(request.user), pk=pk)
-        require_admin(request)
+        require_role(request, message="Only admins manage users and teams.")
         data = TeamSerializer(team, data=request.data, partial=True)
         data.is_valid(raise_exception=True)
         return Response(
-            TeamSerializer(services.team_update(team=team, actor=_actor(request), **data.validated_data)).data
+            TeamSerializer(services.team_update(team=team, actor=actor_of(request), **data.validated_data)).data
         )
 
 

@@ -20,7 +20,7 @@ from leadcrm import audit
 from leadcrm.errors import Conflict, ServiceError
 
 if TYPE_CHECKING:
-    from leads.services import Actor
+    from leadcrm.actors import Actor
 
 logger = logging.getLogger(__name__)
 

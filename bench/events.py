@@ -47,8 +47,8 @@ def main() -> None:
     from rest_framework.authtoken.models import Token
 
     from accounts.models import User
+    from leadcrm.actors import Actor
     from leads.models import Lead, ScoreChange, Stage
-    from leads.services import Actor
     from scoring import services
     from scoring.models import RuleSet
 

@@ -32,6 +32,7 @@ os.environ.setdefault("CELERY_TASK_ALWAYS_EAGER", "true")
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "leadcrm.settings")
 
 from bench.common import django_ready  # noqa: E402
+from leadcrm.actors import Actor  # noqa: E402
 
 STAGES = [  # (stage, share, funnel path taken)
     ("MCL", 0.45, ["MCL"]),
@@ -255,7 +256,7 @@ def main() -> None:
             ]  # fmt: skip
         )
         for k in range(30):
-            actor = services.Actor(sdr, "user")
+            actor = Actor(sdr, "user")
             services.lead_log_activity(lead_id=lead.pk, type="call", note=f"Call {k}", actor=actor)
     marketing = User.objects.get(username="bench-marketing")
     queue_size = Lead.objects.filter(owner=sdr, stage__in=["MCL", "MQL", "SQL", "SAL", "CO", "RECYCLED"]).count()

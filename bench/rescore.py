@@ -168,8 +168,8 @@ def main() -> None:
 
     django_ready()
 
+    from leadcrm.actors import Actor
     from leads.models import Lead
-    from leads.services import Actor
     from scoring import services
     from scoring.models import RuleSet
 

@@ -77,9 +77,9 @@ def main() -> None:
     from django.utils import timezone
 
     from accounts.models import Role, Team, User
+    from leadcrm.actors import Actor
     from leadcrm.bulk import insert_rows
     from leads.models import Lead, Stage
-    from leads.services import Actor
     from routing import services
     from routing.models import RoutingRule, SlaPolicy
 

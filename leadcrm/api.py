@@ -1,13 +1,13 @@
-"""Cross-cutting API pieces: the error shapes every endpoint shares."""
+"""Cross-cutting API pieces: the error shapes and the paging every endpoint shares."""
 
 from django.core.exceptions import ObjectDoesNotExist, RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import status
+from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from leadcrm.errors import Conflict, ServiceError
-from leads.services import TransitionRefused
+from leadcrm.errors import Conflict, ServiceError, TransitionRefused
 
 
 def exception_handler(exc, context):
@@ -38,3 +38,22 @@ def exception_handler(exc, context):
     if isinstance(exc, ObjectDoesNotExist):
         return Response({"detail": "Not found."}, status=status.HTTP_404_NOT_FOUND)
     return drf_exception_handler(exc, context)
+
+
+class StableCursorPagination(CursorPagination):
+    """Cursor paging over an order made total by the id, safe on ties."""
+
+    page_size = 50
+    page_size_query_param = "page_size"
+    max_page_size = 1000
+    ordering = ("-id",)
+    # Leads tie on the cursor's field (a bulk import shares one created_at, scores repeat):
+    # DRF walks a tie with an offset, which must not be capped at its default 1,000 (the
+    # `next` link would then loop forever), over an order made stable by the id.
+    offset_cutoff = 10**9
+
+    def get_ordering(self, request, queryset, view):
+        ordering = super().get_ordering(request, queryset, view)
+        if ordering[-1].lstrip("-") not in ("id", "pk"):
+            ordering = (*ordering, "-id" if ordering[0].startswith("-") else "id")
+        return ordering

@@ -95,7 +95,7 @@ def entry(
     details: dict | None = None,
     at: dt.datetime | None = None,
 ) -> dict:
-    """One unsaved entry as a dict (for `record_many`). `actor` is a leads.services.Actor
+    """One unsaved entry as a dict (for `record_many`). `actor` is a leadcrm.actors.Actor
     (user + kind), a User, or None (automation); `target` a model instance or
     (app_label.model, id, repr)."""
     from accounts.models import User

@@ -13,9 +13,9 @@ from rest_framework import serializers
 from rest_framework.generics import GenericAPIView
 
 from leadcrm import fields, inputs, selectors
+from leadcrm.actors import ActorType
+from leadcrm.api import StableCursorPagination
 from leadcrm.models import AuditEntry
-from leads.api import LeadPagination
-from leads.models import ActorType
 
 _TYPE = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)?$")
 _ID = re.compile(r"^[\w-]{1,64}$", re.ASCII)
@@ -146,7 +146,7 @@ class AuditEntrySerializer(serializers.Serializer):
     )
 
 
-class AuditPagination(LeadPagination):
+class AuditPagination(StableCursorPagination):
     ordering = ("-at", "-id")
 
 

@@ -20,3 +20,15 @@ class Conflict(Exception):
         super().__init__(message)
         self.guard = guard
         self.details = details
+
+
+class TransitionRefused(Exception):
+    """A lifecycle move that a guard refused: the API answers 409 naming the guard, the
+    stage the lead is in and the one asked for. `failure` is the lifecycle engine's
+    GuardFailure (guard, message, details)."""
+
+    def __init__(self, failure, lead, to: str):
+        super().__init__(failure.message)
+        self.failure = failure
+        self.lead = lead
+        self.to = to

@@ -15,10 +15,11 @@ from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
+from leadcrm.actors import Actor, ActorType
 from leadcrm.fields import JSONFormField
+from leadcrm.permissions import may_own_leads
 from leads import normalize, services
 from leads.models import (
-    ActorType,
     Assignment,
     Bant,
     Campaign,
@@ -35,8 +36,8 @@ from leads.models import (
 ADMIN_REASON = "Changed in the admin"
 
 
-def _actor(request) -> services.Actor:
-    return services.Actor(request.user, ActorType.USER)
+def _actor(request) -> Actor:
+    return Actor(request.user, ActorType.USER)
 
 
 def _reload(obj, fresh) -> None:
@@ -124,7 +125,7 @@ class LeadAdminForm(forms.ModelForm):
 
     def clean_owner(self):
         owner = self.cleaned_data.get("owner")
-        if owner is not None and (not owner.is_active or owner.role not in services.SELLER_ROLES):
+        if owner is not None and not may_own_leads(owner):
             raise forms.ValidationError(_("Leads can only be assigned to active sellers or managers."))
         return owner
 

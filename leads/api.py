@@ -14,14 +14,16 @@ from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import filters, serializers, status
 from rest_framework.exceptions import PermissionDenied
 from rest_framework.generics import GenericAPIView
-from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.models import Role, User
 from leadcrm import fields, inputs
+from leadcrm.actors import actor_of
+from leadcrm.api import StableCursorPagination
+from leadcrm.permissions import require_role
 from leads import selectors, services
-from leads.models import ActorType, Bant, Grade, Lead, Opportunity, Stage
+from leads.models import Bant, Grade, Lead, Opportunity, Stage
 from leads.serializers import (
     BantSerializer,
     EventInputSerializer,
@@ -35,41 +37,11 @@ from leads.serializers import (
     OpportunityOutputSerializer,
     TransitionInputSerializer,
 )
-from leads.services import Actor
 from leads.validation import clean_lead_row
 
 
-def actor_of(request) -> Actor:
-    """Token calls are API clients; session calls are people on the web app."""
-    kind = ActorType.API if request.auth is not None else ActorType.USER
-    return Actor(user=request.user, kind=kind)
-
-
-def visible_lead(request, pk: int) -> Lead:
-    """A lead the user may see, or 404: an SDR must not learn that another's lead exists."""
-    return get_object_or_404(selectors.leads_visible_to(request.user), pk=pk)
-
-
-def require_roles(request, *roles: str) -> None:
-    if not (request.user.is_admin_role or request.user.role in roles):
-        raise PermissionDenied("Your role does not allow this.")
-
-
-class LeadPagination(CursorPagination):
-    page_size = 50
-    page_size_query_param = "page_size"
-    max_page_size = 1000
+class LeadPagination(StableCursorPagination):
     ordering = ("-created_at", "-id")
-    # Leads tie on the cursor's field (a bulk import shares one created_at, scores repeat):
-    # DRF walks a tie with an offset, which must not be capped at its default 1,000 (the
-    # `next` link would then loop forever), over an order made stable by the id.
-    offset_cutoff = 10**9
-
-    def get_ordering(self, request, queryset, view):
-        ordering = super().get_ordering(request, queryset, view)
-        if ordering[-1].lstrip("-") not in ("id", "pk"):
-            ordering = (*ordering, "-id" if ordering[0].startswith("-") else "id")
-        return ordering
 
 
 class LeadFilter(django_filters.FilterSet):
@@ -200,7 +172,7 @@ class LeadListCreate(GenericAPIView):
         },
     )
     def post(self, request):
-        require_roles(request, Role.MARKETING, Role.MANAGER, Role.SDR)
+        require_role(request, Role.MARKETING, Role.MANAGER, Role.SDR)
         data = LeadInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         lead, created = services.lead_capture(data=data.validated_data, actor=actor_of(request))
@@ -220,11 +192,11 @@ class LeadDetail(APIView):
 
     @extend_schema(responses=LeadOutputSerializer)
     def get(self, request, pk: int):
-        return Response(LeadOutputSerializer(visible_lead(request, pk)).data)
+        return Response(LeadOutputSerializer(selectors.visible_lead_or_404(request.user, pk)).data)
 
     @extend_schema(request=LeadInputSerializer, responses=LeadOutputSerializer)
     def patch(self, request, pk: int):
-        lead = visible_lead(request, pk)
+        lead = selectors.visible_lead_or_404(request.user, pk)
         if not selectors.user_may_edit_lead(request.user):
             raise PermissionDenied("Your role cannot edit leads.")
         if isinstance(request.data, dict) and "stage" in request.data:
@@ -248,7 +220,7 @@ class BulkOutputSerializer(serializers.Serializer):
 class LeadBulk(APIView):
     @extend_schema(request=LeadBulkInputSerializer, responses=BulkOutputSerializer)
     def post(self, request):
-        require_roles(request, Role.MARKETING)
+        require_role(request, Role.MARKETING)
         rows = request.data.get("leads") if isinstance(request.data, dict) else None
         if not isinstance(rows, list) or not rows:
             # Rows are checked one by one below, so that a bad row never sinks the batch.
@@ -293,7 +265,7 @@ class LeadTransition(APIView):
         responses={200: LeadOutputSerializer, 409: OpenApiResponse(description="A guard refused the move")},
     )
     def post(self, request, pk: int):
-        lead = visible_lead(request, pk)
+        lead = selectors.visible_lead_or_404(request.user, pk)
         data = TransitionInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         to = data.validated_data["to"]
@@ -312,20 +284,20 @@ class LeadTransition(APIView):
 class LeadHistory(APIView):
     @extend_schema(responses=HistoryItemSerializer(many=True))
     def get(self, request, pk: int):
-        lead = visible_lead(request, pk)
+        lead = selectors.visible_lead_or_404(request.user, pk)
         return Response(selectors.lead_history(lead=lead))
 
 
 class LeadBant(APIView):
     @extend_schema(responses=BantSerializer)
     def get(self, request, pk: int):
-        lead = visible_lead(request, pk)
+        lead = selectors.visible_lead_or_404(request.user, pk)
         bant = Bant.objects.filter(lead=lead).first() or Bant(lead=lead)
         return Response(BantSerializer(bant).data)
 
     @extend_schema(request=BantSerializer, responses=BantSerializer)
     def put(self, request, pk: int):
-        lead = visible_lead(request, pk)
+        lead = selectors.visible_lead_or_404(request.user, pk)
         if not selectors.user_may_work_lead(request.user, lead):
             raise PermissionDenied("Your role cannot qualify leads.")
         data = BantSerializer(data=request.data)
@@ -337,7 +309,7 @@ class LeadBant(APIView):
 class LeadOpportunity(APIView):
     @extend_schema(responses=OpportunityOutputSerializer)
     def get(self, request, pk: int):
-        lead = visible_lead(request, pk)
+        lead = selectors.visible_lead_or_404(request.user, pk)
         return Response(OpportunityOutputSerializer(get_object_or_404(Opportunity, lead=lead)).data)
 
     @extend_schema(
@@ -345,7 +317,7 @@ class LeadOpportunity(APIView):
         responses={201: LeadOutputSerializer, 409: OpenApiResponse(description="A guard refused the move")},
     )
     def post(self, request, pk: int):
-        lead = visible_lead(request, pk)
+        lead = selectors.visible_lead_or_404(request.user, pk)
         if not selectors.user_may_work_lead(request.user, lead, Stage.CO):
             raise PermissionDenied("Your role cannot create offers.")
         data = OpportunityInputSerializer(data=request.data)
@@ -361,7 +333,7 @@ class EventsCreate(APIView):
         description="One event object or a list of them.",
     )
     def post(self, request):
-        require_roles(request, Role.MARKETING)
+        require_role(request, Role.MARKETING)
         many = isinstance(request.data, list)
         if many and len(request.data) > settings.LEADCRM_BULK_MAX_ROWS:
             return Response(

@@ -15,10 +15,11 @@ from django.utils import timezone
 
 from accounts.models import User
 from leadcrm import uploads
+from leadcrm.actors import Actor, ActorType
 from leadcrm.errors import ServiceError
 from leadcrm.models import Job, JobStatus
 from leads import csv_import, services
-from leads.models import ActorType, ImportJob, ImportStatus
+from leads.models import ImportJob, ImportStatus
 
 CHUNK = 1000  # ~0.3 s of writes: well under the job heartbeat's stale threshold
 IMPORT_KIND = "leads.import"
@@ -101,7 +102,7 @@ def import_job_chunks(ctx) -> None:
     import_id = ctx.params["import_id"]
     job = ImportJob.objects.get(pk=import_id)
     ImportJob.objects.filter(pk=import_id).update(status=ImportStatus.RUNNING)
-    actor = services.Actor(job.created_by, ActorType.IMPORT)
+    actor = Actor(job.created_by, ActorType.IMPORT)
     parsed = _parse(bytes(job.data), encoding=job.encoding, delimiter=job.delimiter)
     ctx.beat()  # parsing a large file takes a while: still alive
     start = int(ctx.cursor.get("row", 0))

@@ -9,6 +9,8 @@ from django.conf import settings
 from django.db import models
 from django.db.models.functions import Lower
 
+from leadcrm.actors import ActorType
+
 
 class Stage(models.TextChoices):
     MCL = "MCL", "Marketing captured lead"
@@ -39,13 +41,6 @@ class ConsentStatus(models.TextChoices):
     PENDING = "pending", "Awaiting double opt-in confirmation"
     OPT_IN = "opt_in", "Opted in"
     OPT_OUT = "opt_out", "Opted out"
-
-
-class ActorType(models.TextChoices):
-    USER = "user", "User (web)"
-    API = "api", "API client"
-    AUTOMATION = "automation", "Automation"
-    IMPORT = "import", "Import"
 
 
 class Company(models.Model):

@@ -7,6 +7,7 @@ import dataclasses
 from django.conf import settings
 from django.db import connection
 from django.db.models import Count, Q, QuerySet
+from django.shortcuts import get_object_or_404
 from django.utils.module_loading import import_string
 
 from accounts.models import Role, User
@@ -54,6 +55,12 @@ def lead_ids_visible_to(user: User | None, lead_ids) -> set[int]:
     if user.is_authenticated and user.is_active and user.sees_all_leads:
         return ids
     return set(leads_visible_to(user).filter(pk__in=ids).values_list("pk", flat=True))
+
+
+def visible_lead_or_404(user: User, pk, *related: str) -> Lead:
+    """A lead the user may see, or 404: an SDR must not learn that another's lead exists."""
+    qs = leads_visible_to(user)
+    return get_object_or_404(qs.select_related(*related) if related else qs, pk=pk)
 
 
 def user_may_see_lead(user: User | None, lead: Lead) -> bool:

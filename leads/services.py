@@ -20,14 +20,15 @@ from django.db.models.base import ModelState
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from accounts.models import Role, User
+from accounts.models import User
 from leadcrm import audit, events
+from leadcrm.actors import Actor, ActorType
 from leadcrm.bulk import bulk_insert, insert_select, update_rows
-from leadcrm.errors import ServiceError
+from leadcrm.errors import ServiceError, TransitionRefused
+from leadcrm.permissions import may_own_leads
 from leads import lifecycle, selectors
 from leads.models import (
     CLOSED_STAGES,
-    ActorType,
     Assignment,
     Bant,
     Company,
@@ -65,28 +66,6 @@ WRITABLE_FIELDS = (
 UTM_FIELDS = ("utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content")
 # What a lead edit audits as old → new (the company link follows company_name/domain).
 AUDITED_FIELDS = (*WRITABLE_FIELDS, "email", "properties", "company")
-
-
-@dataclass(frozen=True)
-class Actor:
-    """Who does a write: a person on the web, an API client, automation or an import."""
-
-    user: User | None = None
-    kind: str = ActorType.AUTOMATION
-
-    @classmethod
-    def automation(cls) -> Actor:
-        return cls(None, ActorType.AUTOMATION)
-
-
-class TransitionRefused(Exception):
-    """A lifecycle move that a guard refused: the API answers 409 naming the guard."""
-
-    def __init__(self, failure: lifecycle.GuardFailure, lead: Lead, to: str):
-        super().__init__(failure.message)
-        self.failure = failure
-        self.lead = lead
-        self.to = to
 
 
 # --- capture and update -------------------------------------------------------------------
@@ -804,8 +783,6 @@ def lead_bant_set(*, lead_id: int, actor: Actor, **fields: str) -> Bant:
 
 # --- ownership ----------------------------------------------------------------------------
 
-SELLER_ROLES = (Role.SDR, Role.MANAGER, Role.ADMIN)
-
 
 def lead_assign(
     *,
@@ -818,7 +795,7 @@ def lead_assign(
 ) -> Lead:
     """Give the lead to a seller (or, with no owner, to a team's pool). Audited and announced
     as `lead.assigned`."""
-    if owner is not None and (not owner.is_active or owner.role not in SELLER_ROLES):
+    if owner is not None and not may_own_leads(owner):
         raise ServiceError({"owner": ["Leads can only be assigned to active sellers or managers."]})
     with transaction.atomic():
         lead = Lead.objects.select_for_update().get(pk=lead_id)

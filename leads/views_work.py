@@ -14,7 +14,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse, QueryDict
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
@@ -22,21 +22,11 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from leadcrm import inputs
-from leadcrm.errors import ServiceError
+from leadcrm.actors import Actor, ActorType
+from leadcrm.errors import ServiceError, TransitionRefused
 from leads import queue_html, selectors, services, timeline_html, worklists
 from leads.exports import csv_response
-from leads.models import (
-    OPEN_STAGES,
-    ActorType,
-    Bant,
-    ConsentStatus,
-    Grade,
-    Lead,
-    Opportunity,
-    ScoreChange,
-    Stage,
-    TouchpointType,
-)
+from leads.models import OPEN_STAGES, Bant, ConsentStatus, Grade, Lead, Opportunity, ScoreChange, Stage, TouchpointType
 
 HISTORY_LIMIT = 100  # newest timeline entries on the page; the API pages through all of them
 EXPORT_COLUMNS = (
@@ -62,8 +52,8 @@ def LEADS_PREFIX() -> str:  # noqa: N802
     return reverse("leads-list")
 
 
-def _actor(request: HttpRequest) -> services.Actor:
-    return services.Actor(request.user, ActorType.USER)
+def _actor(request: HttpRequest) -> Actor:
+    return Actor(request.user, ActorType.USER)
 
 
 def _is_htmx(request: HttpRequest) -> bool:
@@ -160,12 +150,6 @@ def leads_list(request: HttpRequest) -> HttpResponse:
 # --- lead page ------------------------------------------------------------------------
 
 
-def _visible_lead(request: HttpRequest, pk: int) -> Lead:
-    """404 for a lead the user may not see: its existence is not disclosed."""
-    qs = selectors.leads_visible_to(request.user).select_related("company", "owner", "team")
-    return get_object_or_404(qs, pk=pk)
-
-
 def _predictive():
     if not apps.is_installed("scoring"):
         return None
@@ -184,7 +168,7 @@ def _open_sla(lead: Lead):
 
 @login_required
 def lead_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    lead = _visible_lead(request, pk)
+    lead = selectors.visible_lead_or_404(request.user, pk, "company", "owner", "team")
     user = request.user
     bant = Bant.objects.filter(lead=lead).first()
     opportunity = Opportunity.objects.filter(lead=lead).first()
@@ -263,7 +247,7 @@ def _done(request: HttpRequest, lead: Lead, *, ok: str = "", error: str = "") ->
 
 
 def _workable(request: HttpRequest, pk: int, to_stage: str | None = None) -> Lead:
-    lead = _visible_lead(request, pk)
+    lead = selectors.visible_lead_or_404(request.user, pk, "company", "owner", "team")
     if not selectors.user_may_work_lead(request.user, lead, to_stage):
         raise PermissionDenied
     return lead
@@ -313,7 +297,7 @@ def lead_move(request: HttpRequest, pk: int) -> HttpResponse:
         services.lead_transition(
             lead_id=lead.pk, to=to, reason=reason, override=bool(request.POST.get("override")), actor=_actor(request)
         )
-    except services.TransitionRefused as exc:
+    except TransitionRefused as exc:
         return _done(request, lead, error=_("Move to %(stage)s refused: %(message)s") % {"stage": to, "message": exc})
     return _done(request, lead, ok=_("Moved to %(stage)s.") % {"stage": to})
 
@@ -345,7 +329,7 @@ def lead_opportunity(request: HttpRequest, pk: int) -> HttpResponse:
         services.lead_create_opportunity(
             lead_id=lead.pk, actor=_actor(request), amount=amount, currency=currency, expected_close=expected
         )
-    except services.TransitionRefused as exc:
+    except TransitionRefused as exc:
         messages.error(request, _("Move to %(stage)s refused: %(message)s") % {"stage": Stage.CO, "message": exc})
         return _back(request, lead)
     messages.success(request, _("Opportunity created; the lead is now CO."))

@@ -15,25 +15,26 @@ from drf_spectacular.utils import (
     extend_schema_view,
 )
 from rest_framework import serializers, status
-from rest_framework.exceptions import PermissionDenied
+from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.models import Role, Team, User
+from leadcrm.actors import actor_of
 from leadcrm.api_jobs import JobStartedSerializer, job_started_response
-from leads.api import actor_of, visible_lead
+from leadcrm.permissions import require_role, roles
+from leads import selectors as lead_selectors
 from routing import engine, selectors, services
 from routing.models import OfferStatus, Partner, PartnerOffer, RoutingRule, RoutingSettings, SlaPolicy, Territory
 
-
-def require_admin(request) -> None:
-    if not request.user.is_admin_role:
-        raise PermissionDenied("Only admins change routing.")
-
-
-def require_reader(request) -> None:
-    if not (request.user.is_admin_role or request.user.role in (Role.MANAGER, Role.MARKETING)):
-        raise PermissionDenied("Routing is read by admins, managers and marketing.")
+# Routing configuration: admins change it; managers and marketing read it.
+PERMISSIONS = [
+    IsAuthenticated,
+    roles(
+        read=(Role.MANAGER, Role.MARKETING),
+        message="Routing is read by admins, managers and marketing, and changed by admins.",
+    ),
+]
 
 
 # --- serializers ----------------------------------------------------------------------------
@@ -243,16 +244,15 @@ RULE_EXAMPLE = OpenApiExample(
 
 
 class RoutingRuleList(APIView):
+    permission_classes = PERMISSIONS
     serializer_class = RoutingRuleSerializer
 
     @extend_schema(responses=RoutingRuleSerializer(many=True))
     def get(self, request):
-        require_reader(request)
         return Response(RoutingRuleSerializer(selectors.rules_visible_to(request.user), many=True).data)
 
     @extend_schema(request=RoutingRuleSerializer, responses={201: RoutingRuleSerializer}, examples=[RULE_EXAMPLE])
     def post(self, request):
-        require_admin(request)
         data = RoutingRuleSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         rule = services.routing_rule_create(actor=actor_of(request), **data.validated_data)
@@ -260,10 +260,10 @@ class RoutingRuleList(APIView):
 
 
 class RoutingRuleDetail(APIView):
+    permission_classes = PERMISSIONS
     serializer_class = RoutingRuleSerializer
 
     def _rule(self, request, pk: int) -> RoutingRule:
-        require_reader(request)
         return get_object_or_404(selectors.rules_visible_to(request.user), pk=pk)
 
     @extend_schema(responses=RoutingRuleSerializer)
@@ -273,7 +273,6 @@ class RoutingRuleDetail(APIView):
     @extend_schema(request=RoutingRuleSerializer, responses=RoutingRuleSerializer)
     def patch(self, request, pk: int):
         rule = self._rule(request, pk)
-        require_admin(request)
         data = RoutingRuleSerializer(rule, data=request.data, partial=True)
         data.is_valid(raise_exception=True)
         rule = services.routing_rule_update(rule=rule, actor=actor_of(request), **data.validated_data)
@@ -282,7 +281,6 @@ class RoutingRuleDetail(APIView):
     @extend_schema(responses={204: None})
     def delete(self, request, pk: int):
         rule = self._rule(request, pk)
-        require_admin(request)
         services.routing_rule_delete(rule=rule, actor=actor_of(request))
         return Response(status=status.HTTP_204_NO_CONTENT)
 
@@ -291,6 +289,7 @@ class RoutingRuleDetail(APIView):
 
 
 class _ConfigList(APIView):
+    permission_classes = PERMISSIONS
     serializer_class: type[serializers.ModelSerializer]
     m2m: tuple[str, ...] = ()
 
@@ -298,11 +297,9 @@ class _ConfigList(APIView):
         return self.serializer_class.Meta.model.objects.all()
 
     def get(self, request):
-        require_reader(request)
         return Response(self.serializer_class(self.queryset(), many=True).data)
 
     def post(self, request):
-        require_admin(request)
         data = self.serializer_class(data=request.data)
         data.is_valid(raise_exception=True)
         fields = dict(data.validated_data)
@@ -314,11 +311,11 @@ class _ConfigList(APIView):
 
 
 class _ConfigDetail(APIView):
+    permission_classes = PERMISSIONS
     serializer_class: type[serializers.ModelSerializer]
     m2m: tuple[str, ...] = ()
 
     def _obj(self, request, pk):
-        require_reader(request)
         return get_object_or_404(self.serializer_class.Meta.model, pk=pk)
 
     def get(self, request, pk: int):
@@ -326,7 +323,6 @@ class _ConfigDetail(APIView):
 
     def patch(self, request, pk: int):
         obj = self._obj(request, pk)
-        require_admin(request)
         data = self.serializer_class(obj, data=request.data, partial=True)
         data.is_valid(raise_exception=True)
         fields = dict(data.validated_data)
@@ -336,7 +332,6 @@ class _ConfigDetail(APIView):
 
     def delete(self, request, pk: int):
         obj = self._obj(request, pk)
-        require_admin(request)
         services.config_delete(instance=obj, actor=actor_of(request))
         return Response(status=status.HTTP_204_NO_CONTENT)
 
@@ -391,17 +386,16 @@ class SlaPolicyDetail(_ConfigDetail):
 
 
 class RoutingSettingsView(APIView):
+    permission_classes = PERMISSIONS
     serializer_class = RoutingSettingsSerializer
 
     @extend_schema(responses=RoutingSettingsSerializer)
     def get(self, request):
-        require_reader(request)
         current = RoutingSettings.current()
         return Response(RoutingSettingsSerializer(current).data)
 
     @extend_schema(request=RoutingSettingsSerializer, responses=RoutingSettingsSerializer)
     def patch(self, request):
-        require_admin(request)
         data = RoutingSettingsSerializer(data=request.data, partial=True)
         data.is_valid(raise_exception=True)
         current = services.routing_settings_update(actor=actor_of(request), **data.validated_data)
@@ -418,9 +412,8 @@ class LeadRoute(APIView):
 
     @extend_schema(request=RouteInputSerializer, responses=RouteOutputSerializer)
     def post(self, request, pk: int):
-        lead = visible_lead(request, pk)
-        if not (request.user.is_admin_role or request.user.role == Role.MANAGER):
-            raise PermissionDenied("Only admins and managers route leads by hand.")
+        lead = lead_selectors.visible_lead_or_404(request.user, pk)
+        require_role(request, Role.MANAGER, message="Only admins and managers route leads by hand.")
         data = RouteInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         result = services.lead_route(
@@ -484,8 +477,7 @@ class RouteUnassigned(APIView):
 
     @extend_schema(request=RouteUnassignedInputSerializer, responses={202: JobStartedSerializer})
     def post(self, request):
-        if not (request.user.is_admin_role or request.user.role == Role.MANAGER):
-            raise PermissionDenied("Only admins and managers route leads in bulk.")
+        require_role(request, Role.MANAGER, message="Only admins and managers route leads in bulk.")
         data = RouteUnassignedInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         team = data.validated_data.get("team")
@@ -516,8 +508,9 @@ class TeamLoad(APIView):
 
 
 class SlaCompliance(APIView):
+    permission_classes = PERMISSIONS
+
     @extend_schema(responses=SlaComplianceSerializer)
     def get(self, request):
-        require_reader(request)
         teams = None if request.user.sees_all_leads else selectors.teams_managed_by(request.user)
         return Response(selectors.sla_compliance(teams=teams))

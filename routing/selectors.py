@@ -10,9 +10,9 @@ from django.utils import timezone
 
 from accounts.models import Role, Team, User
 from accounts.selectors import managed_team_ids
+from leadcrm.permissions import SELLERS
 from leads.models import OPEN_STAGES, Lead
 from leads.selectors import leads_visible_to
-from leads.services import SELLER_ROLES
 from routing.models import PartnerOffer, RoutingRule, SlaClock
 
 
@@ -54,7 +54,7 @@ def offers_visible_to(user: User) -> QuerySet[PartnerOffer]:
 def team_load(*, team: Team) -> list[dict]:
     """Each seller of the team: open leads vs capacity, weight, availability. One query."""
     sellers = (
-        User.objects.filter(team=team, is_active=True, role__in=SELLER_ROLES)
+        User.objects.filter(SELLERS, team=team)
         .annotate(open_leads=Count("leads", filter=Q(leads__stage__in=OPEN_STAGES)))
         .order_by("username")
     )

@@ -23,8 +23,10 @@ from django.utils import timezone
 from accounts import services as accounts_services
 from accounts.models import Role, Team, User
 from leadcrm import audit, events
+from leadcrm.actors import Actor
 from leadcrm.bulk import bulk_insert, update_rows
 from leadcrm.errors import Conflict, ServiceError
+from leadcrm.permissions import may_own_leads
 from leads import services as lead_services
 from leads.models import (
     CLOSED_STAGES,
@@ -35,7 +37,6 @@ from leads.models import (
     StageChange,
     Touchpoint,
 )
-from leads.services import Actor
 from routing import engine
 from routing.models import (
     OfferStatus,
@@ -170,7 +171,7 @@ def _rule_info(match: engine.Match | None) -> dict:
 
 
 def _takes_leads(user: User | None) -> bool:
-    return user is not None and user.is_active and user.routing_active and user.role in lead_services.SELLER_ROLES
+    return may_own_leads(user) and user.routing_active
 
 
 # --- round-robin inside a team ----------------------------------------------------------------

@@ -6,8 +6,8 @@ deadlines) lives in the database and is found by the beat jobs: no countdowns to
 
 from celery import shared_task
 
+from leadcrm.actors import Actor
 from leads.models import Lead, Stage
-from leads.services import Actor
 from routing import services
 from routing.models import RoutingSettings
 

@@ -15,9 +15,10 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from accounts.models import Team, User
+from leadcrm.actors import Actor, ActorType
 from leadcrm.errors import ServiceError
-from leads.models import ActorType, Lead
-from leads.services import SELLER_ROLES, Actor
+from leadcrm.permissions import SELLERS
+from leads.models import Lead
 from routing import selectors, services
 
 
@@ -68,7 +69,7 @@ def team_reassign(request: HttpRequest) -> HttpResponse:
     to = request.POST.get("to") or ""
     target = None
     if to:
-        target = get_object_or_404(User, pk=to, team=team, is_active=True, role__in=SELLER_ROLES)
+        target = get_object_or_404(User.objects.filter(SELLERS), pk=to, team=team)
     if not leads:
         messages.warning(request, _("Select at least one lead of the team."))
         return _back(team)

@@ -6,9 +6,8 @@ from __future__ import annotations
 from django import forms
 from django.contrib import admin, messages
 
+from leadcrm.actors import Actor, ActorType
 from leadcrm.errors import ServiceError
-from leads.models import ActorType
-from leads.services import Actor
 from scoring import services
 from scoring.models import EngagementRule, FitRule, PredictiveModel, RuleSet
 

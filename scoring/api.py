@@ -13,25 +13,21 @@ from drf_spectacular.utils import (
     extend_schema,
 )
 from rest_framework import serializers, status
-from rest_framework.exceptions import PermissionDenied
+from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.models import Role
+from leadcrm.actors import actor_of
 from leadcrm.errors import ServiceError
-from leads.api import actor_of
+from leadcrm.permissions import roles
 from leads.models import Grade, TouchpointType
 from leads.selectors import leads_visible_to
 from scoring import selectors, services
 from scoring.models import EngagementRule, FitRule, Operator, PredictiveModel, RuleSet
 
-READ_ROLES = (Role.MARKETING, Role.MANAGER)
-WRITE_ROLES = (Role.MARKETING,)
-
-
-def _allow(request, roles) -> None:
-    if not (request.user.is_admin_role or request.user.role in roles):
-        raise PermissionDenied("Your role does not allow this.")
+# Marketing runs scoring; managers read it (and admins do both).
+PERMISSIONS = [IsAuthenticated, roles(read=(Role.MARKETING, Role.MANAGER), write=(Role.MARKETING,))]
 
 
 def _body(request) -> dict:
@@ -222,71 +218,75 @@ def _ruleset(pk: int) -> RuleSet:
 
 
 class RuleSetListCreate(APIView):
+    permission_classes = PERMISSIONS
+
     @extend_schema(
         parameters=[OpenApiParameter("group", OpenApiTypes.STR, description="Only this score group.")],
         responses=RuleSetSerializer(many=True),
     )
     def get(self, request):
-        _allow(request, READ_ROLES)
         group = request.query_params.get("group")
         return Response(RuleSetSerializer(selectors.rulesets(group=group), many=True).data)
 
     @extend_schema(request=RuleSetInputSerializer, responses={201: RuleSetSerializer}, examples=[RULESET_EXAMPLE])
     def post(self, request):
         """A new inactive version with its `fit_rules` and `engagement_rules`."""
-        _allow(request, WRITE_ROLES)
         ruleset = services.ruleset_create(data=_body(request), actor=actor_of(request))
         return Response(RuleSetSerializer(_ruleset(ruleset.pk)).data, status=status.HTTP_201_CREATED)
 
 
 class RuleSetDetail(APIView):
+    permission_classes = PERMISSIONS
+
     @extend_schema(responses=RuleSetSerializer)
     def get(self, request, pk: int):
-        _allow(request, READ_ROLES)
         return Response(RuleSetSerializer(_ruleset(pk)).data)
 
     @extend_schema(request=RuleSetUpdateSerializer, responses=RuleSetSerializer)
     def patch(self, request, pk: int):
-        _allow(request, WRITE_ROLES)
         _ruleset(pk)
         services.ruleset_update(ruleset_id=pk, data=_body(request), actor=actor_of(request))
         return Response(RuleSetSerializer(_ruleset(pk)).data)
 
 
 class RuleSetActivate(APIView):
+    permission_classes = PERMISSIONS
+
     @extend_schema(request=None, responses=RuleSetSerializer)
     def post(self, request, pk: int):
         """Activate this version; every lead is rescored in the background."""
-        _allow(request, WRITE_ROLES)
         _ruleset(pk)
         services.ruleset_activate(ruleset_id=pk, actor=actor_of(request))
         return Response(RuleSetSerializer(_ruleset(pk)).data)
 
 
 class RuleSetCopy(APIView):
+    permission_classes = PERMISSIONS
+
     @extend_schema(request=None, responses={201: RuleSetSerializer})
     def post(self, request, pk: int):
         """A new draft version with the same rules."""
-        _allow(request, WRITE_ROLES)
         _ruleset(pk)
         copy = services.ruleset_copy(ruleset_id=pk, actor=actor_of(request))
         return Response(RuleSetSerializer(_ruleset(copy.pk)).data, status=status.HTTP_201_CREATED)
 
 
 class RuleSetBacktest(APIView):
+    permission_classes = PERMISSIONS
+
     @extend_schema(responses=BacktestSerializer)
     def get(self, request, pk: int):
         """This version's scores over the closed history: conversion by score band, AUC."""
-        _allow(request, READ_ROLES)
         _ruleset(pk)
         return Response(services.ruleset_backtest(ruleset_id=pk))
 
 
 class RuleCreate(APIView):
+    permission_classes = PERMISSIONS
+
     @extend_schema(parameters=[RULE_KIND], request=RULE_INPUT, responses={201: RULE_OUTPUT})
     def post(self, request, pk: int, kind: str):
         """Add a rule: `/rulesets/{id}/rules/fit/` or `/rulesets/{id}/rules/engagement/`."""
-        _allow(request, WRITE_ROLES)
         _ruleset(pk)
         rule = services.rule_create(ruleset_id=pk, kind=kind, data=_body(request), actor=actor_of(request))
         out = FitRuleSerializer if kind == "fit" else EngagementRuleSerializer
@@ -294,16 +294,16 @@ class RuleCreate(APIView):
 
 
 class RuleDetail(APIView):
+    permission_classes = PERMISSIONS
+
     @extend_schema(parameters=[RULE_KIND], request=RULE_INPUT, responses=RULE_OUTPUT)
     def patch(self, request, kind: str, pk: int):
-        _allow(request, WRITE_ROLES)
         rule = services.rule_update(kind=kind, rule_id=pk, data=_body(request), actor=actor_of(request))
         out = FitRuleSerializer if kind == "fit" else EngagementRuleSerializer
         return Response(out(rule).data)
 
     @extend_schema(parameters=[RULE_KIND], responses={204: None})
     def delete(self, request, kind: str, pk: int):
-        _allow(request, WRITE_ROLES)
         services.rule_delete(kind=kind, rule_id=pk, actor=actor_of(request))
         return Response(status=status.HTTP_204_NO_CONTENT)
 
@@ -317,12 +317,13 @@ class LeadScores(APIView):
 
 
 class PredictiveInfo(APIView):
+    permission_classes = PERMISSIONS
+
     @extend_schema(
         responses={200: PredictiveModelSerializer, 404: OpenApiResponse(description="No model trained yet.")}
     )
     def get(self, request):
         """The active model: hold-out AUC, calibration table, top features."""
-        _allow(request, READ_ROLES)
         model = selectors.predictive_model_active()
         if model is None:
             return Response({"detail": "No predictive model trained yet."}, status=status.HTTP_404_NOT_FOUND)
@@ -330,6 +331,8 @@ class PredictiveInfo(APIView):
 
 
 class PredictiveTrain(APIView):
+    permission_classes = PERMISSIONS
+
     @extend_schema(
         request=None,
         responses={
@@ -340,6 +343,5 @@ class PredictiveTrain(APIView):
     def post(self, request):
         """Train on the closed leads (WO = 1, LOST/DISQUALIFIED = 0), store a new version,
         fill `conversion_probability` of the open leads."""
-        _allow(request, WRITE_ROLES)
         model = services.predictive_train(actor=actor_of(request))
         return Response(PredictiveModelSerializer(model).data, status=status.HTTP_201_CREATED)

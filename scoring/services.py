@@ -24,11 +24,12 @@ from django.db.models import Max
 from django.utils import timezone
 
 from leadcrm import audit, events, jobs
+from leadcrm.actors import Actor
 from leadcrm.errors import ServiceError
 from leadcrm.userregex import compile_user_regex
 from leads import services as lead_services
 from leads.models import CLOSED_STAGES, Lead, Stage, TouchpointType
-from leads.services import WRITABLE_FIELDS, Actor, ScoreUpdate
+from leads.services import WRITABLE_FIELDS, ScoreUpdate
 from scoring import engine, predictive, selectors
 from scoring.models import DEFAULT_GROUP, EngagementRule, FitRule, LeadScore, Operator, PredictiveModel, RuleSet
 

@@ -6,8 +6,8 @@ rescore is idempotent (it recomputes from the facts), so a retry or a duplicate 
 
 from celery import shared_task
 
+from leadcrm.actors import Actor
 from leadcrm.errors import ServiceError
-from leads.services import Actor
 from scoring import selectors, services
 
 RETRY = {"autoretry_for": (Exception,), "retry_backoff": True, "retry_backoff_max": 300, "max_retries": 8}

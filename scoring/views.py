@@ -14,15 +14,15 @@ from django.views.decorators.http import require_http_methods
 
 from accounts.models import Role
 from leadcrm import inputs
+from leadcrm.actors import Actor, ActorType
 from leadcrm.errors import ServiceError
-from leads.models import ActorType
-from leads.services import Actor
+from leadcrm.permissions import has_role
 from scoring import selectors, services
 from scoring.models import Operator
 
 
 def _require_marketing(request: HttpRequest) -> None:
-    if not (request.user.is_admin_role or request.user.role == Role.MARKETING):
+    if not has_role(request.user, (Role.MARKETING,)):
         raise PermissionDenied("Scoring is managed by marketing.")
 
 

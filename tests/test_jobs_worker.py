@@ -181,8 +181,8 @@ def _score_change_counts() -> set[int]:
 
 
 def test_full_rescore_survives_kill_9(broker):
+    from leadcrm.actors import Actor
     from leads.models import Lead, ScoreChange
-    from leads.services import Actor
     from scoring import services
     from scoring.models import RuleSet
 
@@ -212,8 +212,8 @@ def test_bulk_routing_survives_kill_9(broker):
     from django.db.models import Count
 
     from accounts.models import Role
+    from leadcrm.actors import Actor
     from leads.models import Assignment, Lead, Stage
-    from leads.services import Actor
     from routing import services
     from routing.models import RoutingRule
     from tests.factories import TeamFactory, UserFactory

@@ -198,7 +198,7 @@ def make_world(make_user, auth_client):
     routing: with route="mql" every MQL goes to "Inside Sales" (routing on MQL, the default
     settings); with route="capture" leads are routed at capture, by a rule "score >= 40 ->
     Inside Sales", the others to the default team "Inbound"."""
-    from leads.services import Actor
+    from leadcrm.actors import Actor
     from routing.models import RoutingRule, RoutingSettings
     from scoring import services as scoring
 

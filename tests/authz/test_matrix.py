@@ -35,10 +35,10 @@ from rest_framework.test import APIClient
 
 from accounts.models import Role
 from leadcrm import audit
+from leadcrm.actors import Actor
 from leadcrm.models import Job
 from leads import imports
 from leads.models import SavedFilter
-from leads.services import Actor
 from routing.models import Partner, PartnerOffer, RoutingRule, SlaPolicy, Territory
 from scoring.models import FitRule, PredictiveModel, RuleSet
 from tests.authz.urlconf import Operation, operations

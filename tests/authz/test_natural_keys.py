@@ -7,10 +7,10 @@ from __future__ import annotations
 import pytest
 
 from accounts.models import Notification, Role
+from leadcrm.actors import Actor, ActorType
 from leadcrm.errors import ServiceError
 from leads import imports, services
-from leads.models import ActorType, ImportJob, Lead, Touchpoint, TouchpointType
-from leads.services import Actor
+from leads.models import ImportJob, Lead, Touchpoint, TouchpointType
 
 pytestmark = pytest.mark.django_db
 

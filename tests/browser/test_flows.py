@@ -14,7 +14,8 @@ from django.utils import timezone
 from playwright.sync_api import expect
 
 from accounts.models import Role
-from leads.models import ActorType, Campaign, Lead, Stage, StageChange
+from leadcrm.actors import ActorType
+from leads.models import Campaign, Lead, Stage, StageChange
 from routing.models import SlaClock
 from tests.browser.conftest import login, shot
 from tests.factories import PASSWORD, LeadFactory, OpportunityFactory, TeamFactory, TouchpointFactory, UserFactory

@@ -12,9 +12,8 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from leadcrm import audit
+from leadcrm.actors import Actor, ActorType
 from leads import services
-from leads.models import ActorType
-from leads.services import Actor
 from tests.factories import LeadFactory
 
 pytestmark = pytest.mark.django_db

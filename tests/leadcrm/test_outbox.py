@@ -84,7 +84,8 @@ def test_creates_succeed_while_the_broker_is_down_and_react_once_it_is_back(
 
 @pytest.mark.django_db
 def test_a_recapture_rescores_the_lead_once(broker, make_user, django_capture_on_commit_callbacks):
-    from leads.services import Actor, lead_capture
+    from leadcrm.actors import Actor
+    from leads.services import lead_capture
 
     actor = Actor(make_user("admin"), "api")
     lead, _ = lead_capture(data={"email": "again@example.com"}, actor=actor)
@@ -113,7 +114,8 @@ def _due_now(ids) -> None:
 def test_a_sent_reaction_never_confirmed_is_sent_again_until_a_worker_runs_it(
     lost_broker, settings, django_capture_on_commit_callbacks
 ):
-    from leads.services import Actor, lead_capture
+    from leadcrm.actors import Actor
+    from leads.services import lead_capture
 
     settings.LEADCRM_OUTBOX_CONFIRM_SECONDS = 60
     with django_capture_on_commit_callbacks(execute=True):
@@ -138,7 +140,8 @@ def test_a_sent_reaction_never_confirmed_is_sent_again_until_a_worker_runs_it(
 
 @pytest.mark.django_db
 def test_a_reaction_never_confirmed_is_given_up_after_max_deliveries(lost_broker, django_capture_on_commit_callbacks):
-    from leads.services import Actor, lead_capture
+    from leadcrm.actors import Actor
+    from leads.services import lead_capture
 
     with django_capture_on_commit_callbacks(execute=True):
         lead_capture(data={"email": "spent@example.com"}, actor=Actor.automation())

@@ -30,7 +30,7 @@ RULESET = {
 def world(make_user, auth_client, django_capture_on_commit_callbacks):
     """Routing at capture: leads scoring 40 or more go to "Enterprise", the rest to the
     default team "Inbound" (one seller each); marketing's API client."""
-    from leads.services import Actor
+    from leadcrm.actors import Actor
     from routing.models import RoutingSettings
     from scoring import services as scoring
 

@@ -7,6 +7,8 @@ import itertools
 
 import pytest
 
+from leadcrm.actors import Actor
+
 _emails = itertools.count(1)
 
 
@@ -20,7 +22,7 @@ def mk_lead(db):
 
     def make(email: str | None = None, *, stage=None, owner=None, team=None, score=None, **data):
         email = email or f"lead{next(_emails)}@company{next(_emails)}.example"
-        lead, _ = services.lead_capture(data={"email": email, **data}, actor=services.Actor.automation())
+        lead, _ = services.lead_capture(data={"email": email, **data}, actor=Actor.automation())
         updates: dict = {}
         if stage is not None:
             updates["stage"] = stage

@@ -12,20 +12,10 @@ from django.urls import reverse
 from django.urls.converters import IntConverter
 from django.utils import timezone
 
+from leadcrm.actors import Actor, ActorType
 from leadcrm.api_urls import urlpatterns
 from leads import services
-from leads.models import (
-    ActorType,
-    Assignment,
-    Bant,
-    Lead,
-    Opportunity,
-    Stage,
-    StageChange,
-    Touchpoint,
-    TouchpointType,
-)
-from leads.services import Actor
+from leads.models import Assignment, Bant, Lead, Opportunity, Stage, StageChange, Touchpoint, TouchpointType
 
 pytestmark = pytest.mark.django_db
 

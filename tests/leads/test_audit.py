@@ -7,10 +7,9 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from accounts import services as accounts_services
+from leadcrm.actors import Actor, ActorType
 from leadcrm.models import AuditEntry
 from leads import selectors, services
-from leads.models import ActorType
-from leads.services import Actor
 from routing import services as routing_services
 from scoring import services as scoring_services
 

@@ -10,9 +10,9 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from leadcrm.actors import Actor, ActorType
 from leads import selectors, services
-from leads.models import ActorType, Bant, Opportunity, Stage, StageChange, Touchpoint, TouchpointType
-from leads.services import Actor
+from leads.models import Bant, Opportunity, Stage, StageChange, Touchpoint, TouchpointType
 
 pytestmark = pytest.mark.django_db
 

@@ -13,9 +13,10 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from leadcrm.actors import Actor, ActorType
+from leadcrm.errors import TransitionRefused
 from leads import services
 from leads.models import (
-    ActorType,
     Assignment,
     Bant,
     Company,
@@ -28,7 +29,7 @@ from leads.models import (
     TouchpointType,
     Visitor,
 )
-from leads.services import Actor, ServiceError, TransitionRefused
+from leads.services import ServiceError
 
 pytestmark = pytest.mark.django_db
 BOT = Actor.automation()

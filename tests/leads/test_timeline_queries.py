@@ -11,9 +11,9 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from leadcrm import audit
+from leadcrm.actors import Actor, ActorType
 from leads import services
-from leads.models import ActorType, Touchpoint, TouchpointType
-from leads.services import Actor
+from leads.models import Touchpoint, TouchpointType
 
 pytestmark = pytest.mark.django_db
 

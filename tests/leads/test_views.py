@@ -11,7 +11,8 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts.models import Role
-from leads.models import ActorType, Stage, StageChange
+from leadcrm.actors import ActorType
+from leads.models import Stage, StageChange
 from tests.factories import PASSWORD, LeadFactory, TeamFactory, UserFactory
 
 pytestmark = pytest.mark.django_db

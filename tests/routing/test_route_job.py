@@ -10,9 +10,9 @@ import pytest
 from django.db.models import Count
 
 from leadcrm import jobs
+from leadcrm.actors import Actor
 from leadcrm.models import AuditEntry, Job, JobStatus
 from leads.models import Assignment, Lead
-from leads.services import Actor
 from routing import services
 from routing.models import RoutingRule
 

@@ -7,10 +7,10 @@ import pytest
 from django.core import mail
 
 from accounts.models import Notification, Role
+from leadcrm.actors import Actor, ActorType
 from leads import services as lead_services
-from leads.models import ActorType, Assignment, Lead, Stage
+from leads.models import Assignment, Lead, Stage
 from leads.selectors import lead_history
-from leads.services import Actor
 from routing import services
 from routing.models import (
     OfferStatus,

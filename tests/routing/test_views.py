@@ -108,7 +108,7 @@ def test_query_count_is_constant(client, org):
 
 
 def test_the_lead_page_shows_why_each_assignment_happened(client, org):
-    from leads.services import Actor
+    from leadcrm.actors import Actor
     from routing import services
 
     RoutingRule.objects.create(name="French leads", position=1, conditions={"country": ["FR"]}, team=org.fr)

@@ -6,6 +6,8 @@ import itertools
 
 import pytest
 
+from leadcrm.actors import Actor
+
 _n = itertools.count(1)
 
 
@@ -63,7 +65,7 @@ def ruleset_data():
 
 @pytest.fixture
 def active_ruleset(db, ruleset_data, django_capture_on_commit_callbacks):
-    from leads.services import Actor
+    from leadcrm.actors import Actor
     from scoring import services
 
     rs = services.ruleset_create(data=ruleset_data, actor=Actor.automation())
@@ -81,7 +83,7 @@ def capture(db, django_capture_on_commit_callbacks):
     def make(**data):
         data.setdefault("email", f"lead{next(_n)}@acme{next(_n)}.example")
         with django_capture_on_commit_callbacks(execute=True):
-            lead, _ = services.lead_capture(data=data, actor=services.Actor.automation())
+            lead, _ = services.lead_capture(data=data, actor=Actor.automation())
         lead.refresh_from_db()
         return lead
 
@@ -95,7 +97,7 @@ def send_events(db, django_capture_on_commit_callbacks):
 
     def send(lead, items):
         with django_capture_on_commit_callbacks(execute=True):
-            services.events_record(items=[{"lead_id": lead.pk, **i} for i in items], actor=services.Actor.automation())
+            services.events_record(items=[{"lead_id": lead.pk, **i} for i in items], actor=Actor.automation())
         lead.refresh_from_db()
         return lead
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from leads.services import Actor
+from leadcrm.actors import Actor
 from scoring import services
 from scoring.models import LeadScore
 

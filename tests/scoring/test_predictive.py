@@ -8,8 +8,8 @@ import random
 import pytest
 from django.utils import timezone
 
+from leadcrm.actors import Actor
 from leads.models import Lead, Stage, Touchpoint
-from leads.services import Actor
 from scoring import predictive, services
 from scoring.engine import LeadFacts
 

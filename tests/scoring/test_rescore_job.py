@@ -14,9 +14,9 @@ from django.core.management import CommandError, call_command
 from django.utils import timezone
 
 from leadcrm import jobs
+from leadcrm.actors import Actor
 from leadcrm.models import AuditEntry, Job, JobStatus
 from leads.models import Lead, ScoreChange
-from leads.services import Actor
 from scoring import services, tasks
 
 pytestmark = pytest.mark.django_db

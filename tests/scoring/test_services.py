@@ -10,10 +10,10 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from leadcrm.actors import Actor
 from leadcrm.errors import ServiceError
 from leads.models import Lead, ScoreChange, Stage, StageChange
 from leads.selectors import lead_history, mql_threshold
-from leads.services import Actor
 from scoring import services
 from scoring.models import RuleSet
 

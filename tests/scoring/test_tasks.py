@@ -8,6 +8,7 @@ import pytest
 from django.core.management import call_command
 
 from leadcrm import events
+from leadcrm.actors import Actor
 from leads.models import Lead, ScoreChange
 from scoring import tasks
 
@@ -39,7 +40,7 @@ def test_one_batch_of_events_is_one_rescore(active_ruleset, capture, django_capt
     with django_capture_on_commit_callbacks(execute=True):
         services.events_record(
             items=[{"lead_id": a.pk, "type": "demo_request"}] * 3 + [{"lead_id": b.pk, "type": "webinar"}] * 2,
-            actor=services.Actor.automation(),
+            actor=Actor.automation(),
         )
     assert calls == [[a.pk, b.pk]]
     a.refresh_from_db()

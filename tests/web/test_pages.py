@@ -13,18 +13,8 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts.models import Role
-from leads.models import (
-    ActorType,
-    Bant,
-    Campaign,
-    Lead,
-    SavedFilter,
-    ScoreChange,
-    Stage,
-    StageChange,
-    Touchpoint,
-    TouchpointType,
-)
+from leadcrm.actors import ActorType
+from leads.models import Bant, Campaign, Lead, SavedFilter, ScoreChange, Stage, StageChange, Touchpoint, TouchpointType
 from tests.factories import (
     BantFactory,
     LeadFactory,

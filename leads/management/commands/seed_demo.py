@@ -43,10 +43,10 @@ from faker import Faker
 from rest_framework.authtoken.models import Token
 
 from accounts.models import Role, Team, User
+from leadcrm.actors import Actor, ActorType
 from leads import lifecycle
 from leads.models import (
     CLOSED_STAGES,
-    ActorType,
     Assignment,
     Bant,
     Company,
@@ -61,7 +61,6 @@ from leads.models import (
     TouchpointType,
     Visitor,
 )
-from leads.services import Actor
 from routing import services as routing_services
 from routing.models import Partner, SlaPolicy, Territory
 from scoring import services as scoring_services

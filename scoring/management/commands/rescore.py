@@ -8,9 +8,9 @@ import time
 from django.core.management.base import BaseCommand, CommandError
 
 from leadcrm import jobs
+from leadcrm.actors import Actor
 from leadcrm.errors import ServiceError
 from leadcrm.models import Job, JobStatus
-from leads.services import Actor
 from scoring import selectors, services
 
 

@@ -1,0 +1,54 @@
+"""Who may do what, by role: the rules every app's pages and API share.
+
+Who may *see* a lead is `leads.selectors.leads_visible_to`; who may *own* one and which
+roles may call which API are here, so that no app re-states them."""
+
+from __future__ import annotations
+
+from django.db.models import Q
+from rest_framework.exceptions import PermissionDenied
+from rest_framework.permissions import SAFE_METHODS, BasePermission
+
+from accounts.models import Role, User
+
+# Roles that work leads and can be their owner (marketing captures and nurtures, never owns).
+SELLER_ROLES = (Role.SDR, Role.MANAGER, Role.ADMIN)
+# The same rule as a filter on users: active people in a seller role.
+SELLERS = Q(is_active=True, role__in=SELLER_ROLES)
+
+
+def may_own_leads(user: User | None) -> bool:
+    """Only active sellers own leads: assignment, routing, the admin and the pages ask this."""
+    return user is not None and user.is_active and user.role in SELLER_ROLES
+
+
+def has_role(user: User, roles: tuple[str, ...]) -> bool:
+    """Admins may do everything a role may; anyone else needs one of the roles."""
+    return bool(user.is_authenticated and user.is_active and (user.is_admin_role or user.role in roles))
+
+
+def require_role(request, *roles: str, message: str = "Your role does not allow this.") -> None:
+    """For a check that must come after a lookup (404 before 403 on hidden objects)."""
+    if not has_role(request.user, roles):
+        raise PermissionDenied(message)
+
+
+class RolePermission(BasePermission):
+    """DRF permission: reads (GET, HEAD, OPTIONS) need a read or a write role, writes a write
+    role; admins pass both. Build one with `roles(...)`."""
+
+    read_roles: tuple[str, ...] = ()
+    write_roles: tuple[str, ...] = ()
+    message = "Your role does not allow this."
+
+    def has_permission(self, request, view) -> bool:
+        allowed = self.write_roles if request.method not in SAFE_METHODS else (*self.read_roles, *self.write_roles)
+        return has_role(request.user, allowed)
+
+
+def roles(*, read: tuple[str, ...] = (), write: tuple[str, ...] = (), message: str = "") -> type[RolePermission]:
+    """`permission_classes = [roles(read=(Role.MANAGER,), write=())]`: admins only write."""
+    attrs = {"read_roles": tuple(read), "write_roles": tuple(write)}
+    if message:
+        attrs["message"] = message
+    return type("RolePermission", (RolePermission,), attrs)
