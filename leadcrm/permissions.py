@@ -35,20 +35,35 @@ def require_role(request, *roles: str, message: str = "Your role does not allow 
 
 class RolePermission(BasePermission):
     """DRF permission: reads (GET, HEAD, OPTIONS) need a read or a write role, writes a write
-    role; admins pass both. Build one with `roles(...)`."""
+    role; admins pass both. Build one with `roles(...)`.
+
+    On a detail view (`detail=True`) a write first needs a read role, and the write role is
+    checked on the object (`check_object_permissions` after the lookup): a caller who may
+    read the configuration but not this object gets 404, not a 403 that confirms it exists."""
 
     read_roles: tuple[str, ...] = ()
     write_roles: tuple[str, ...] = ()
+    detail = False
     message = "Your role does not allow this."
 
+    def _allowed(self, request) -> tuple[str, ...]:
+        readers = (*self.read_roles, *self.write_roles)
+        return readers if request.method in SAFE_METHODS else self.write_roles
+
     def has_permission(self, request, view) -> bool:
-        allowed = self.write_roles if request.method not in SAFE_METHODS else (*self.read_roles, *self.write_roles)
-        return has_role(request.user, allowed)
+        if self.detail:
+            return has_role(request.user, (*self.read_roles, *self.write_roles))
+        return has_role(request.user, self._allowed(request))
+
+    def has_object_permission(self, request, view, obj) -> bool:
+        return has_role(request.user, self._allowed(request))
 
 
-def roles(*, read: tuple[str, ...] = (), write: tuple[str, ...] = (), message: str = "") -> type[RolePermission]:
-    """`permission_classes = [roles(read=(Role.MANAGER,), write=())]`: admins only write."""
-    attrs = {"read_roles": tuple(read), "write_roles": tuple(write)}
+def roles(
+    *, read: tuple[str, ...] = (), write: tuple[str, ...] = (), detail: bool = False, message: str = ""
+) -> type[RolePermission]:
+    """`permission_classes = [roles(read=(Role.MANAGER,))]`: managers read, admins only write."""
+    attrs = {"read_roles": tuple(read), "write_roles": tuple(write), "detail": detail}
     if message:
         attrs["message"] = message
     return type("RolePermission", (RolePermission,), attrs)

@@ -28,13 +28,9 @@ from routing import engine, selectors, services
 from routing.models import OfferStatus, Partner, PartnerOffer, RoutingRule, RoutingSettings, SlaPolicy, Territory
 
 # Routing configuration: admins change it; managers and marketing read it.
-PERMISSIONS = [
-    IsAuthenticated,
-    roles(
-        read=(Role.MANAGER, Role.MARKETING),
-        message="Routing is read by admins, managers and marketing, and changed by admins.",
-    ),
-]
+_ROUTING_ROLES = {"read": (Role.MANAGER, Role.MARKETING), "message": "Only admins change routing."}
+PERMISSIONS = [IsAuthenticated, roles(**_ROUTING_ROLES)]
+DETAIL_PERMISSIONS = [IsAuthenticated, roles(**_ROUTING_ROLES, detail=True)]
 
 
 # --- serializers ----------------------------------------------------------------------------
@@ -260,11 +256,13 @@ class RoutingRuleList(APIView):
 
 
 class RoutingRuleDetail(APIView):
-    permission_classes = PERMISSIONS
+    permission_classes = DETAIL_PERMISSIONS
     serializer_class = RoutingRuleSerializer
 
     def _rule(self, request, pk: int) -> RoutingRule:
-        return get_object_or_404(selectors.rules_visible_to(request.user), pk=pk)
+        rule = get_object_or_404(selectors.rules_visible_to(request.user), pk=pk)
+        self.check_object_permissions(request, rule)
+        return rule
 
     @extend_schema(responses=RoutingRuleSerializer)
     def get(self, request, pk: int):
@@ -311,12 +309,14 @@ class _ConfigList(APIView):
 
 
 class _ConfigDetail(APIView):
-    permission_classes = PERMISSIONS
+    permission_classes = DETAIL_PERMISSIONS
     serializer_class: type[serializers.ModelSerializer]
     m2m: tuple[str, ...] = ()
 
     def _obj(self, request, pk):
-        return get_object_or_404(self.serializer_class.Meta.model, pk=pk)
+        obj = get_object_or_404(self.serializer_class.Meta.model, pk=pk)
+        self.check_object_permissions(request, obj)
+        return obj
 
     def get(self, request, pk: int):
         return Response(self.serializer_class(self._obj(request, pk)).data)
