@@ -1,0 +1,239 @@
+"""Capture and edit one lead: create it, or update the lead its e-mail already names.
+
+A capture never wipes a known value with a blank; a capture of a lead the sender cannot see
+changes nothing on it (what was sent is kept as a touchpoint and its owner is told). The
+field lists here say what a capture or an edit may write and what an edit audits.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from accounts import services as accounts_services
+from accounts.models import User
+from leadcrm import audit, events
+from leadcrm.actors import Actor
+from leadcrm.bulk import bulk_insert
+from leadcrm.errors import ServiceError
+from leads import selectors
+from leads.models import (
+    Company,
+    Lead,
+    Stage,
+    StageChange,
+    Touchpoint,
+    TouchpointType,
+)
+from leads.normalize import company_domain_from_email, merge_properties
+
+# Fields a capture or an update may write; the lifecycle and scores are not among them.
+WRITABLE_FIELDS = (
+    "first_name",
+    "last_name",
+    "phone",
+    "job_title",
+    "company_name",
+    "company_domain",
+    "industry",
+    "company_size",
+    "country",
+    "city",
+    "source",
+    "utm_source",
+    "utm_medium",
+    "utm_campaign",
+    "utm_term",
+    "utm_content",
+)
+UTM_FIELDS = ("utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content")
+# What a lead edit audits as old → new (the company link follows company_name/domain).
+AUDITED_FIELDS = (*WRITABLE_FIELDS, "email", "properties", "company")
+
+
+def company_for(name: str, domain: str, data: dict) -> Company | None:
+    if not domain and not name:
+        return None
+    if domain:
+        company, created = Company.objects.get_or_create(
+            domain=domain,
+            defaults={
+                "name": name or domain[: Company._meta.get_field("name").max_length],
+                "industry": data.get("industry") or "",
+                "size": data.get("company_size"),
+                "country": data.get("country") or "",
+            },
+        )
+        if not created and name and company.name in ("", company.domain):
+            company.name = name
+            company.save(update_fields=["name", "updated_at"])
+        return company
+    company = Company.objects.filter(domain__isnull=True, name__iexact=name).first()
+    return company or Company.objects.create(name=name, industry=data.get("industry") or "")
+
+
+def apply_fields(lead: Lead, data: dict, *, overwrite_blank: bool) -> list[str]:
+    """Copy given fields onto the lead; a re-capture never wipes known values with blanks."""
+    changed = []
+    for name in WRITABLE_FIELDS:
+        if name not in data:
+            continue
+        value = data[name]
+        if not overwrite_blank and value in ("", None):
+            continue
+        if getattr(lead, name) != value:
+            setattr(lead, name, value)
+            changed.append(name)
+    if "properties" in data and data["properties"]:
+        merged = {**lead.properties, **data["properties"]}
+        if merged != lead.properties:
+            lead.properties = merged
+            changed.append("properties")
+    if "company_domain" not in data and not lead.company_domain:
+        domain = company_domain_from_email(lead.email)
+        if domain:
+            lead.company_domain = domain
+            changed.append("company_domain")
+    return changed
+
+
+def capture_touchpoint(lead: Lead, data: dict, now: dt.datetime, actor: Actor) -> Touchpoint:
+    return Touchpoint(
+        lead=lead,
+        type=TouchpointType.CAPTURE,
+        occurred_at=now,
+        author=actor.user,
+        properties={"source": data.get("source", "")} if data.get("source") else {},
+        **{f: data.get(f) or "" for f in UTM_FIELDS},
+    )
+
+
+def lead_capture(*, data: dict, actor: Actor) -> tuple[Lead, bool]:
+    """Create a lead, or, when its e-mail is known (case-insensitive), update that lead and
+    record the capture as a touchpoint. Returns (lead, created). Safe under concurrency: the
+    unique index on the lower-cased e-mail decides, the loser updates."""
+    email = data["email"].strip().lower()
+    for _attempt in range(3):
+        existing = Lead.objects.filter(email=email).first()
+        if existing is not None:
+            if not selectors.user_may_see_lead(actor.user, existing):
+                return record_blind_captures([(existing, data)], actor=actor)[0], False
+            return _recapture(lead_id=existing.pk, data=data, actor=actor), False
+        try:
+            with transaction.atomic():
+                return _create(email=email, data=data, actor=actor), True
+        except IntegrityError:
+            continue  # somebody created it between our read and our insert: update theirs
+    raise ServiceError({"email": ["Could not capture this lead; please retry."]})
+
+
+def _create(*, email: str, data: dict, actor: Actor) -> Lead:
+    now = timezone.now()
+    lead = Lead(email=email, stage=Stage.MCL, stage_changed_at=now)
+    apply_fields(lead, data, overwrite_blank=True)
+    lead.company = company_for(lead.company_name, lead.company_domain, data)
+    lead.save()
+    StageChange.objects.create(
+        lead=lead,
+        from_stage="",
+        to_stage=Stage.MCL,
+        actor_type=actor.kind,
+        actor=actor.user,
+        reason="Captured" + (f" from {lead.source}" if lead.source else ""),
+        created_at=now,
+    )
+    audit.record(actor=actor, action="lead.create", target=lead, details={"source": lead.source})
+    events.emit(events.LEAD_CREATED, lead_ids=[lead.pk])
+    return lead
+
+
+def _recapture(*, lead_id: int, data: dict, actor: Actor) -> Lead:
+    with transaction.atomic():
+        lead = Lead.objects.select_for_update().get(pk=lead_id)
+        before = audit.snapshot(lead, AUDITED_FIELDS)
+        changed = apply_fields(lead, data, overwrite_blank=False)
+        if {"company_name", "company_domain"} & set(changed):
+            lead.company = company_for(lead.company_name, lead.company_domain, data)
+            changed.append("company")
+        if changed:
+            lead.save(update_fields=[*changed, "updated_at"])
+            audit.record(
+                actor=actor, action="lead.recapture", target=lead, changes=audit.diff(before, lead), skip_empty=True
+            )
+        capture_touchpoint(lead, data, timezone.now(), actor).save()
+        events.emit(events.LEAD_UPDATED, lead_ids=[lead.pk])
+        events.emit(events.LEAD_ACTIVITY_RECORDED, lead_ids=[lead.pk])
+    return lead
+
+
+def _submitted(data: dict) -> dict:
+    """What a caller sent, kept on the touchpoint of a capture that may not change the lead."""
+    return {k: v for k, v in data.items() if (k in WRITABLE_FIELDS or k == "properties") and v not in ("", None, {})}
+
+
+def record_blind_captures(found: list[tuple[Lead, dict]], *, actor: Actor) -> list[Lead]:
+    """Captures of existing leads the caller cannot see (SPEC "Roles"): the lead's fields
+    stay as they are; what was sent is kept as a capture touchpoint on it and its owner is
+    told. The caller learns nothing about the lead (the API answers "recorded")."""
+    now = timezone.now()
+    touchpoints = []
+    for lead, data in found:
+        tp = capture_touchpoint(lead, data, now, actor)
+        tp.properties = {**tp.properties, "submitted": _submitted(data), "not_visible_to_sender": True}
+        touchpoints.append(tp)
+    with transaction.atomic():
+        bulk_insert(touchpoints, model=Touchpoint)
+        sender = actor.user.username if actor.user else actor.kind
+        owner_ids = {lead.owner_id for lead, _ in found if lead.owner_id}
+        owners = User.objects.in_bulk(owner_ids)
+        accounts_services.notify_many(
+            items=[
+                (
+                    owners[lead.owner_id],
+                    "lead_recaptured",
+                    f"{sender} sent {lead.email} again; what they sent is on the lead's timeline.",
+                    lead.pk,
+                )
+                for lead, _ in found
+                if lead.owner_id in owners
+            ]
+        )
+        events.emit(events.LEAD_ACTIVITY_RECORDED, lead_ids=sorted({lead.pk for lead, _ in found}))
+    return [lead for lead, _ in found]
+
+
+def lead_update(*, lead_id: int, data: dict, actor: Actor) -> Lead:
+    """PATCH: set the given fields (blanks included); `properties` keys are merged, a key
+    set to null is removed."""
+    with transaction.atomic():
+        lead = Lead.objects.select_for_update().get(pk=lead_id)
+        before = audit.snapshot(lead, AUDITED_FIELDS)
+        props = data.get("properties")
+        data = {k: v for k, v in data.items() if k != "properties"}
+        changed = apply_fields(lead, data, overwrite_blank=True)
+        email = data.get("email")
+        if email and email != lead.email:
+            if Lead.objects.filter(email=email).exclude(pk=lead.pk).exists():
+                raise ServiceError({"email": ["Another lead has this e-mail; merge them instead."]})
+            lead.email = email
+            changed.append("email")
+        if props is not None:
+            try:
+                merged = merge_properties(lead.properties, props)
+            except ValueError as exc:
+                raise ServiceError({"properties": [str(exc)]}) from exc
+            if merged != lead.properties:
+                lead.properties = merged
+                changed.append("properties")
+        if {"company_name", "company_domain"} & set(changed):
+            lead.company = company_for(lead.company_name, lead.company_domain, data)
+            changed.append("company")
+        if changed:
+            lead.save(update_fields=[*changed, "updated_at"])
+            audit.record(
+                actor=actor, action="lead.update", target=lead, changes=audit.diff(before, lead), skip_empty=True
+            )
+            events.emit(events.LEAD_UPDATED, lead_ids=[lead.pk], fields=changed)
+    return lead
