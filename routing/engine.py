@@ -7,6 +7,11 @@
   over time each seller's share of a team's leads is exactly their share of the weights.
 - SLA: `add_business_minutes` counts working minutes in a time zone across nights and
   weekends; `choose_policy` picks the most specific SLA policy for a grade and stage.
+- the decision: `plan_routes` takes the leads and what the router knows (`RoutingContext`)
+  and says, for each lead, who gets it and why (`RoutePlan`): the company's owner, else the
+  first matching rule (a team's round-robin, a named seller, a partner), else the default
+  team; a named seller without room sends the lead to their team, a team without room to
+  its pool. `routing.services.assignment` writes the plans, for one lead or ten thousand.
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ from __future__ import annotations
 import datetime as dt
 import zoneinfo
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 LIST_KEYS = ("country", "region", "industry", "source", "grade", "stage")
 RANGE_KEYS = ("company_size_min", "company_size_max", "score_min", "score_max")
@@ -37,6 +42,13 @@ class LeadFacts:
     company_size: int | None = None
     score: int = 0
     properties: Mapping[str, object] = field(default_factory=dict)
+    # What the router needs besides the rules (defaults: a new unowned lead, no company).
+    owner_id: int | None = None
+    team_id: int | None = None
+    account_owner_id: int | None = None  # the owner of the lead's company
+    company: object = None  # how the "why" names that company (see `plan_routes`)
+    excluded_users: frozenset[int] = frozenset()  # not to them (the owner it is taken from)
+    declined_partners: frozenset[int] = frozenset()  # partners that declined it or let it lapse
 
 
 @dataclass(frozen=True)
@@ -228,6 +240,7 @@ class Seller:
     available: bool = True  # active and not away
     languages: frozenset[str] = frozenset()
     skills: frozenset[str] = frozenset()
+    username: str = ""  # how the "why" names them
 
     @property
     def has_room(self) -> bool:
@@ -350,3 +363,255 @@ def choose_policy(policies: Iterable[SlaRule], *, grade: str, stage: str) -> Sla
         if rank > best_rank or (rank == best_rank and best is not None and p.id < best.id):
             best, best_rank = p, rank
     return best
+
+
+# --- the routing decision -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PartnerFacts:
+    """A partner as the router sees it."""
+
+    id: int
+    name: str
+    user_id: int  # its login, which owns the leads offered to it
+    user_team_id: int | None = None
+    weight: int = 1
+    response_hours: int = 48
+    takes_offers: bool = True  # the partner and its login are active
+    countries: frozenset[str] = frozenset()  # upper case; none: no territory
+
+
+@dataclass(frozen=True)
+class Person:
+    """A user the router names: a company's owner or a rule's named seller."""
+
+    id: int
+    username: str
+    team_id: int | None = None
+    capacity: int = 50
+    takes_leads: bool = True  # an active seller who is not away
+
+
+@dataclass
+class RoutingContext:
+    """What the router knows for one routing (one lead or a batch): the rules, the default
+    team, the partners and their pending offers, the people named by companies and rules,
+    each team's round-robin sellers, and every one's open leads. `now` dates the partners'
+    deadlines. The planner never changes it."""
+
+    rules: Sequence[CompiledRule] = ()
+    default_team_id: int | None = None
+    partners: Mapping[int, PartnerFacts] = field(default_factory=dict)
+    people: Mapping[int, Person] = field(default_factory=dict)
+    teams: Mapping[int, Sequence[Seller]] = field(default_factory=dict)
+    loads: Mapping[int, int] = field(default_factory=dict)
+    pending_offers: Mapping[int, int] = field(default_factory=dict)
+    now: dt.datetime | None = None
+
+    def partner_takes(self, partner_id: int | None, lead: LeadFacts) -> bool:
+        """An active partner that has not turned the lead down and covers its country (a
+        partner without territories covers any country when a rule names it)."""
+        partner = self.partners.get(partner_id)
+        if partner is None or not partner.takes_offers or partner.id in lead.declined_partners:
+            return False
+        return not partner.countries or lead.country.upper() in partner.countries
+
+    def partners_covering(self, lead: LeadFacts) -> list[PartnerFacts]:
+        return [p for p in self.partners.values() if p.countries and self.partner_takes(p.id, lead)]
+
+    def target_skipped(self, lead: LeadFacts, target: Target) -> bool:
+        """A rule whose partner target cannot take this lead is passed over."""
+        if target.kind == "partner":
+            return not self.partner_takes(target.id, lead)
+        if target.kind == "partners_by_territory":
+            return not self.partners_covering(lead)
+        return False
+
+
+@dataclass(frozen=True)
+class Aim:
+    """Where a lead is pointed before anyone's room is looked at: its company's owner
+    (`account`), a rule's target (`team`, `user`, `partner`, `partners_by_territory`; the
+    default team is a `team`), or nowhere (`none`). `info` is the rule part of the "why"."""
+
+    kind: str
+    id: int | None = None
+    info: Mapping[str, object] = field(default_factory=dict)
+    rule_id: int | None = None
+    rule_name: str = ""
+
+
+@dataclass(frozen=True)
+class RoutePlan:
+    """One lead's routing: its outcome, its owner and team after, and why.
+
+    outcome: assigned / pool / partner / unmatched. `writes`: the lead's owner or team
+    changes (an Assignment row); a lead routed again to the seller or pool it is in is not
+    written. `reason` is the default text of the Assignment row."""
+
+    lead_id: int
+    outcome: str
+    owner_id: int | None = None
+    team_id: int | None = None
+    partner_id: int | None = None
+    reason: str = ""
+    details: Mapping[str, object] = field(default_factory=dict)
+    writes: bool = False
+    rule_id: int | None = None  # the rule behind a partner offer
+    deadline: dt.datetime | None = None  # a partner's answer is due
+
+
+def route_aims(leads: Sequence[LeadFacts], context: RoutingContext) -> list[Aim]:
+    """Each lead's aim, in order: its company's owner when they take leads (and the lead is
+    not being taken from them), else the first rule that matches and whose partner target
+    can take it, else the default team.
+
+    The account-owner "why" is `{"method": "account", "rule": None, "matched": {"company":
+    ...}}` where the company is named as `LeadFacts.company` says (the routing service
+    gives its name, else its domain, else its id): what the lead's history shows."""
+    aims = []
+    for lead in leads:
+        owner = context.people.get(lead.account_owner_id) if lead.account_owner_id else None
+        if owner is not None and owner.takes_leads and owner.id not in lead.excluded_users:
+            info = {"method": "account", "rule": None, "matched": {"company": lead.company}}
+            aims.append(Aim("account", owner.id, info))
+            continue
+        m = match(lead, context.rules, skip=lambda spec, lead=lead: context.target_skipped(lead, spec.target))
+        if m is not None:
+            info = {"rule": {"id": m.rule.id, "name": m.rule.name}, "matched": m.matched}
+            aims.append(Aim(m.rule.target.kind, m.rule.target.id, info, m.rule.id, m.rule.name))
+        elif context.default_team_id:
+            aims.append(Aim("team", context.default_team_id, {"rule": None, "matched": {}, "default_team": True}))
+        else:
+            aims.append(Aim("none", None, {"rule": None, "matched": {}}))
+    return aims
+
+
+def lead_hints(props: Mapping[str, object]) -> tuple[str, str]:
+    """The language and product line a lead asks for, from its custom properties."""
+    lang = props.get("language") or props.get("lang") or ""
+    skill = props.get("product_interest") or props.get("product_line") or ""
+    return (str(lang) if not isinstance(lang, list) else "", str(skill) if not isinstance(skill, list) else "")
+
+
+def load_label(seller: Seller) -> str:
+    return f"{seller.load}/{seller.capacity}" + ("" if seller.available else " away")
+
+
+def plan_routes(
+    leads: Sequence[LeadFacts], context: RoutingContext, aims: Sequence[Aim] | None = None
+) -> list[RoutePlan]:
+    """Route the leads in order, each seeing the loads, round-robin counters and pending
+    offers the earlier ones left: a batch decides exactly what routing them one by one
+    would. `aims` (from `route_aims`) when the caller already has them.
+
+    - account owner: theirs, whatever their load;
+    - named seller: theirs while under capacity, else their team's round-robin (the "why"
+      says `named_unavailable`), else unmatched when they have no team;
+    - team: weighted round-robin among sellers with room (`choose_seller`; the "why" has
+      every seller's load when the choice is made), else the team's pool;
+    - partner: offered (the explicit one, or the covering partner with the fewest pending
+      offers per unit of weight), answer due after its response hours;
+    - nowhere: unmatched; a lead a partner held goes back to nobody."""
+    aims = list(aims) if aims is not None else route_aims(leads, context)
+    loads = dict(context.loads)
+    teams = {t: [replace(s) for s in sellers] for t, sellers in context.teams.items()}
+    seats = {s.id: s for sellers in teams.values() for s in sellers}
+    pending = dict(context.pending_offers)
+    partner_users = {p.user_id for p in context.partners.values()}
+
+    def give(user_id: int) -> None:
+        loads[user_id] = loads.get(user_id, 0) + 1
+        if user_id in seats:
+            seats[user_id].load = loads[user_id]
+
+    def plan(lead: LeadFacts, outcome: str, owner_id, team_id, reason: str, details: dict, **more) -> RoutePlan:
+        changes = (owner_id, team_id) != (lead.owner_id, lead.team_id)
+        return RoutePlan(lead.id, outcome, owner_id, team_id, reason=reason, details=details, writes=changes, **more)
+
+    plans = []
+    for lead, aim in zip(leads, aims, strict=True):
+        info = dict(aim.info)
+        kind, target = aim.kind, aim.id
+        if kind == "account":
+            person = context.people[target]
+            give(person.id)
+            plans.append(plan(lead, "assigned", person.id, person.team_id, "Account owner", info))
+            continue
+        if kind == "none":
+            if lead.owner_id is not None and lead.owner_id in partner_users:
+                # Recalled from a partner and no rule takes it: back to nobody (or its pool).
+                details = {"method": "unmatched", **info}
+                plans.append(plan(lead, "unmatched", None, lead.team_id, "No routing rule matched", details))
+            else:
+                plans.append(RoutePlan(lead.id, "unmatched", None, lead.team_id, details=info))
+            continue
+        if kind in ("partner", "partners_by_territory"):
+            if kind == "partner":
+                partner = context.partners[target]
+            else:
+                partner = min(
+                    context.partners_covering(lead), key=lambda p: ((pending.get(p.id, 0) + 1) / p.weight, p.id)
+                )
+            pending[partner.id] = pending.get(partner.id, 0) + 1
+            deadline = context.now + dt.timedelta(hours=partner.response_hours)
+            details = {
+                "method": "partner",
+                **info,
+                "partner": {"id": partner.id, "name": partner.name},
+                "deadline": deadline.isoformat(),
+            }
+            reason = f"Offered to partner {partner.name}"
+            plans.append(
+                plan(
+                    lead,
+                    "partner",
+                    partner.user_id,
+                    partner.user_team_id,
+                    reason,
+                    details,
+                    partner_id=partner.id,
+                    rule_id=aim.rule_id,
+                    deadline=deadline,
+                )
+            )
+            continue
+        if kind == "user":
+            person = context.people.get(target)
+            load = loads.get(target, 0)
+            if person is not None and person.takes_leads and person.id not in lead.excluded_users:
+                if load < person.capacity:
+                    give(person.id)
+                    details = {"method": "named", **info, "loads": {person.username: f"{load}/{person.capacity}"}}
+                    plans.append(plan(lead, "assigned", person.id, person.team_id, f"Rule: {aim.rule_name}", details))
+                    continue
+            if person is None or person.team_id is None:
+                plans.append(RoutePlan(lead.id, "unmatched", details=info))
+                continue
+            target, info = person.team_id, {**info, "named_unavailable": person.username}
+        sellers = teams.get(target, [])
+        language, skill = lead_hints(lead.properties)
+        chosen = choose_seller(sellers, exclude=lead.excluded_users, language=language, skill=skill)
+        shown = {s.username: load_label(s) for s in sellers}
+        if chosen is None:
+            details = {"method": "pool", **info, "team": target, "loads": shown}
+            plans.append(plan(lead, "pool", None, target, "No seller available: team pool", details))
+            continue
+        chosen.served += 1
+        give(chosen.id)
+        details = {"method": "round_robin", **info, "team": target, "loads": shown}
+        reason = f"Rule: {aim.rule_name}" if aim.rule_id else "Default team"
+        plans.append(plan(lead, "assigned", chosen.id, target, reason, details))
+    return plans
+
+
+def served_after(plans: Iterable[RoutePlan], teams: Mapping[int, Sequence[Seller]]) -> dict[tuple[int, int], int]:
+    """Each (team, seller)'s round-robin counter after the plans: the ones that moved."""
+    given: dict[tuple[int, int], int] = {}
+    for p in plans:
+        if p.details.get("method") == "round_robin":
+            key = (p.team_id, p.owner_id)
+            given[key] = given.get(key, 0) + 1
+    served = {(t, s.id): s.served for t, sellers in teams.items() for s in sellers}
+    return {key: served[key] + n for key, n in given.items() if key in served}

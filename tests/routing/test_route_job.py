@@ -15,6 +15,7 @@ from leadcrm.models import AuditEntry, Job, JobStatus
 from leads.models import Assignment, Lead
 from routing import services
 from routing.models import RoutingRule
+from routing.services import route_job
 
 pytestmark = pytest.mark.django_db
 
@@ -67,7 +68,7 @@ def test_a_crash_mid_chunk_rolls_back_its_assignments_with_its_cursor(org, fr_ru
             raise RuntimeError("worker lost")  # ... then the process dies before its cursor moves
         return result
 
-    monkeypatch.setattr(services, "leads_route_batch", crash_after_the_third_batch)
+    monkeypatch.setattr(route_job, "leads_route_batch", crash_after_the_third_batch)
     job = services.route_unassigned_start(actor=BOT, chunk_size=10).job
     left = jobs.job_run(job.pk)
     assert left.status == JobStatus.QUEUED and left.error == "worker lost"
