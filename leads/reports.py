@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from accounts.models import Team
 from leadcrm import inputs
+from leads import funnel
 from leads.models import (
     FUNNEL_STAGES,
     AttributionRollup,
@@ -29,7 +30,6 @@ from leads.models import (
     Touchpoint,
 )
 
-QUALIFIED = (Stage.SQL, Stage.SAL, Stage.CO, Stage.WO)
 ATTRIBUTION_MODELS = ("first", "last", "linear")
 
 
@@ -144,26 +144,16 @@ def _stage_counts_by(leads: QuerySet[Lead], key: str) -> dict[str, dict[str, int
     entered, like the funnel). One grouped query; each lead's history is read through the
     (lead, created_at) index, so a filtered view costs its own leads, not the whole history."""
     lead_sql, params = leads.order_by().values("id", key).query.sql_with_params()
-    whens = " ".join(f"WHEN '{stage.value}' THEN {i}" for i, stage in enumerate(FUNNEL_STAGES))
     column = Lead._meta.get_field(key).column
     with connection.cursor() as cur:
         cur.execute(
-            f"SELECT k, top, COUNT(*) FROM (SELECT l.{column} AS k, (SELECT MAX(CASE sc.to_stage {whens} ELSE -1 END)"
+            f"SELECT k, top, COUNT(*) FROM (SELECT l.{column} AS k, (SELECT MAX({funnel.rank_sql('sc.to_stage')})"
             f" FROM {StageChange._meta.db_table} sc WHERE sc.lead_id = l.id) AS top FROM ({lead_sql}) l) x"
             f" WHERE top >= 0 GROUP BY k, top",
             params,
         )
         rows = cur.fetchall()
-    return _reached_from_ranks(rows)
-
-
-def _reached_from_ranks(rows) -> dict[str, dict[str, int]]:
-    out: dict[str, dict[str, int]] = {}
-    for key, top, n in rows:
-        counts = out.setdefault(key or "", {s: 0 for s in FUNNEL_STAGES})
-        for stage in FUNNEL_STAGES[: int(top) + 1]:
-            counts[stage] += int(n)
-    return out
+    return funnel.reached_by_key(rows)
 
 
 def cpl(leads: QuerySet[Lead] | None, by_campaign: dict | None = None) -> dict:
@@ -257,7 +247,7 @@ def attribution(leads: QuerySet[Lead], model: str) -> dict:
     """Credit for qualified leads (SQL and beyond) per source: first touch, last touch or
     linear over the lead's touchpoints carrying a utm_source; a lead with none is credited
     to its own utm_source / source. Two queries."""
-    converted = leads.filter(stage__in=QUALIFIED).order_by()
+    converted = leads.filter(stage__in=funnel.QUALIFIED_STAGES).order_by()
     own = Coalesce(NullIf(F("utm_source"), Value("")), NullIf(F("source"), Value("")), Value("(direct)"))
     credit: dict[str, float] = {}
     if model in ("first", "last"):
@@ -340,17 +330,8 @@ class RollupReport:
         ranks: list[tuple[int, int]] = []
         for row in self.leads.values("stage", "top").annotate(n=Sum("n")):
             counts[row["stage"]] = counts.get(row["stage"], 0) + row["n"]
-            if row["top"] >= 0:
-                ranks.append((row["top"], row["n"]))
-        reached = {stage: 0 for stage in FUNNEL_STAGES}
-        for top, n in ranks:
-            for stage in FUNNEL_STAGES[: top + 1]:
-                reached[stage] += n
-        rates = {
-            f"{a}->{b}": round(reached[b] / reached[a], 4) if reached[a] else None
-            for a, b in zip(FUNNEL_STAGES, FUNNEL_STAGES[1:], strict=False)
-        }
-        return {"counts": counts, "reached": reached, "conversion": rates}
+            ranks.append((row["top"], row["n"]))
+        return funnel.funnel(counts, ranks)
 
     def over_time(self) -> dict:
         weekly = (self.f.end - self.f.start).days > 62
@@ -364,7 +345,7 @@ class RollupReport:
 
     def cpl(self) -> dict:
         rows = self.by_campaign.exclude(key="").filter(top__gte=0).values_list("key", "top")
-        return cpl(None, by_campaign=_reached_from_ranks(rows.annotate(n=Sum("n"))))
+        return cpl(None, by_campaign=funnel.reached_by_key(rows.annotate(n=Sum("n"))))
 
     def pipeline(self) -> dict:
         agg = self.leads.aggregate(

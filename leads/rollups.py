@@ -20,19 +20,12 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
-from leads.models import FUNNEL_STAGES, RollupRun, Stage
-
-QUALIFIED = ("SQL", "SAL", "CO", "WO")
-
-
-def _rank_case(column: str) -> str:
-    whens = " ".join(f"WHEN '{stage.value}' THEN {i}" for i, stage in enumerate(FUNNEL_STAGES))
-    return f"CASE {column} {whens} ELSE -1 END"
-
+from leads import funnel
+from leads.models import RollupRun, Stage
 
 LEAD_ROLLUP_SQL = f"""
 WITH hist AS (
-    SELECT lead_id, MAX({_rank_case("to_stage")}) AS top,
+    SELECT lead_id, MAX({funnel.rank_sql("to_stage")}) AS top,
            MIN(created_at) FILTER (WHERE to_stage = '{Stage.WO.value}') AS won_at
     FROM leads_stagechange GROUP BY lead_id
 ), facts AS (
@@ -55,7 +48,7 @@ GROUP BY day, kind, key, stage, top
 """
 
 _OWN_SOURCE = "COALESCE(NULLIF(l.utm_source, ''), NULLIF(l.source, ''), '(direct)')"
-_QUALIFIED = ", ".join(repr(s) for s in QUALIFIED)
+_QUALIFIED = ", ".join(f"'{s.value}'" for s in funnel.QUALIFIED_STAGES)
 _DAY = "(l.created_at AT TIME ZONE 'UTC')::date"
 
 ATTRIBUTION_SQL = [

@@ -13,9 +13,8 @@ from django.utils.module_loading import import_string
 from accounts.models import Role, User
 from accounts.selectors import managed_team_ids
 from leadcrm.models import AuditEntry
-from leads import lifecycle
+from leads import funnel, lifecycle
 from leads.models import (
-    FUNNEL_STAGES,
     Assignment,
     Bant,
     Lead,
@@ -170,34 +169,22 @@ HISTORY_OWN_ROWS = ("lead.create", "lead.stage", "lead.assign")
 def funnel_counts(leads: QuerySet[Lead]) -> dict:
     """Leads per current stage, how many ever reached each funnel stage (from the history,
     so a lead disqualified at SQL still counts as having reached SQL), and the conversion
-    rate between consecutive funnel stages. Two grouped queries whatever the volume."""
+    rate between consecutive funnel stages (`leads.funnel`). Two grouped queries whatever
+    the volume."""
     counts = {s: 0 for s in Stage.values}
     for row in leads.order_by().values("stage").annotate(n=Count("id")):
         counts[row["stage"]] = row["n"]
-    # A lead "reached" a stage when its history enters it or any later funnel stage: a
-    # skip (MCL→SQL) still passed MQL. So each lead counts up to the furthest funnel stage of
-    # its history: one grouped pass (furthest rank per lead, then leads per rank), much
-    # cheaper on a large base than a distinct count per stage.
-    reached = {stage: 0 for stage in FUNNEL_STAGES}
-    for top, n in _furthest_funnel_ranks(leads):
-        for stage in FUNNEL_STAGES[: top + 1]:
-            reached[stage] += n
-    rates = {
-        f"{a}->{b}": round(reached[b] / reached[a], 4) if reached[a] else None
-        for a, b in zip(FUNNEL_STAGES, FUNNEL_STAGES[1:], strict=False)
-    }
-    return {"counts": counts, "reached": reached, "conversion": rates}
+    return funnel.funnel(counts, _furthest_funnel_ranks(leads))
 
 
 def _furthest_funnel_ranks(leads: QuerySet[Lead]) -> list[tuple[int, int]]:
     """(rank in FUNNEL_STAGES of the furthest funnel stage a lead's history entered, number
     of leads) for the given leads. One query."""
     lead_sql, params = leads.order_by().values("pk").query.sql_with_params()
-    whens = " ".join(f"WHEN '{stage.value}' THEN {i}" for i, stage in enumerate(FUNNEL_STAGES))
     table = StageChange._meta.db_table
     with connection.cursor() as cur:
         cur.execute(
-            f"SELECT top, COUNT(*) FROM (SELECT sc.lead_id, MAX(CASE sc.to_stage {whens} ELSE -1 END) AS top "
+            f"SELECT top, COUNT(*) FROM (SELECT sc.lead_id, MAX({funnel.rank_sql('sc.to_stage')}) AS top "
             f"FROM {table} sc WHERE sc.lead_id IN ({lead_sql}) GROUP BY sc.lead_id) x WHERE top >= 0 GROUP BY top",
             params,
         )
