@@ -337,11 +337,24 @@ class BantAdmin(admin.ModelAdmin):
         _reload(obj, bant)
 
 
+class OpportunityAdminForm(forms.ModelForm):
+    class Meta:
+        model = Opportunity
+        fields = "__all__"
+
+    def clean_currency(self):
+        try:
+            return normalize.normalize_currency(self.cleaned_data.get("currency") or "")
+        except ValueError as exc:
+            raise forms.ValidationError(str(exc)) from exc
+
+
 @admin.register(Opportunity)
 class OpportunityAdmin(admin.ModelAdmin):
     """Offers are created by the SAL → CO move and closed by WO / LOST; the admin only
     corrects the forecast (amount, currency, expected close) of an existing one."""
 
+    form = OpportunityAdminForm
     list_display = ("lead", "amount", "currency", "expected_close", "status", "closed_at", "created_at")
     list_filter = ("status", "currency")
     search_fields = ("lead__email", "lead__company_name")
@@ -352,10 +365,6 @@ class OpportunityAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request):
         return False
-
-    def save_model(self, request, obj, form, change):
-        obj.currency = (obj.currency or "").upper()
-        super().save_model(request, obj, form, change)
 
 
 @admin.register(Campaign)

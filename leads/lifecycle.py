@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from leads.models import Stage
+from leads.models import FUNNEL_STAGES, Stage
 
 S = Stage
 
@@ -29,7 +29,22 @@ SKIP_RULES: dict[tuple[str, str], str] = {
     (S.RECYCLED, S.SQL): "demo_request",
 }
 
+# The next forward stage of each open stage (the funnel stage among its moves): what the
+# queue's "next stage" button proposes.
+NEXT_STAGE: dict[str, str] = {
+    src: dst for src, targets in ALLOWED_MOVES.items() for dst in FUNNEL_STAGES if dst in targets
+}
+
 REASON_REQUIRED = frozenset({S.DISQUALIFIED, S.LOST})
+
+# The offer (opportunity) is entered with the move to this stage, from the stages that may
+# move to it.
+OFFER_STAGE = S.CO
+
+
+def offer_stages() -> list[str]:
+    """The stages whose leads may get their offer now (the move to OFFER_STAGE is theirs)."""
+    return [src for src in Stage.values if OFFER_STAGE in ALLOWED_MOVES.get(src, frozenset())]
 
 
 @dataclass(frozen=True)

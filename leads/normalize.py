@@ -1,4 +1,5 @@
-"""Pure normalisation of incoming lead data: country names, phones, e-mail domains.
+"""Pure normalisation of incoming lead data: country names, phones, e-mail domains,
+currencies.
 
 Each function returns the clean value or raises ValueError with a message meant for the
 API's field errors.
@@ -81,6 +82,15 @@ def normalize_country(value: str) -> str:
     code = _country_index().get(_fold(str(value)))
     if not code:
         raise ValueError(f"Unknown country: {value!r}. Use an ISO 3166-1 code or an English or French name.")
+    return code
+
+
+def normalize_currency(value: object) -> str:
+    """An ISO 4217 code ('eur' → 'EUR'): the offer's currency, from the API, the lead page
+    and the admin alike."""
+    code = value.strip().upper() if isinstance(value, str) else ""
+    if len(code) != 3 or not code.isascii() or pycountry.currencies.get(alpha_3=code) is None:
+        raise ValueError(f"Unknown ISO 4217 currency: {value!r}.")
     return code
 
 

@@ -9,8 +9,8 @@ from django.utils.html import escape, format_html
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import gettext as _
 
+from leads.lifecycle import NEXT_STAGE
 from leads.models import Lead
-from leads.worklists import NEXT_STAGE
 
 
 class Labels:

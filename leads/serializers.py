@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import pycountry
 from rest_framework import serializers
 
 from accounts.models import User
 from leadcrm import fields
 from leads.models import EVENT_TYPES, Grade, Lead, Stage, TouchpointType
-from leads.normalize import normalize_properties
+from leads.normalize import normalize_currency, normalize_properties
 from leads.validation import clean_lead_row
 
 UTM = ("utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content")
@@ -114,6 +113,18 @@ class LeadOutputSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
+class RecordedSerializer(serializers.Serializer):
+    status = serializers.ChoiceField(choices=["recorded"])
+
+
+class BulkOutputSerializer(serializers.Serializer):
+    created = serializers.IntegerField()
+    updated = serializers.IntegerField()
+    recorded = serializers.IntegerField(help_text="Rows naming a lead the caller cannot see: kept as touchpoints.")
+    failed = serializers.IntegerField()
+    results = serializers.ListField(child=serializers.DictField())
+
+
 class TransitionInputSerializer(serializers.Serializer):
     to = serializers.ChoiceField(choices=Stage.choices)
     reason = serializers.CharField(required=False, allow_blank=True, max_length=2000, default="")
@@ -137,9 +148,10 @@ class OpportunityInputSerializer(serializers.Serializer):
     reason = serializers.CharField(required=False, allow_blank=True, max_length=2000, default="")
 
     def validate_currency(self, value: str) -> str:
-        if pycountry.currencies.get(alpha_3=value.upper()) is None:
-            raise serializers.ValidationError(f"Unknown ISO 4217 currency: {value!r}.")
-        return value.upper()
+        try:
+            return normalize_currency(value)
+        except ValueError as exc:
+            raise serializers.ValidationError(str(exc)) from exc
 
 
 class OpportunityOutputSerializer(serializers.Serializer):
@@ -223,6 +235,13 @@ class FunnelSerializer(serializers.Serializer):
     conversion = serializers.DictField(
         child=serializers.FloatField(allow_null=True), help_text="`MCL->MQL`: share of one stage reaching the next."
     )
+
+
+class FunnelQuerySerializer(serializers.Serializer):
+    created_after = fields.DateTimeField(required=False)
+    created_before = fields.DateTimeField(required=False)
+    source = serializers.CharField(required=False)
+    campaign = serializers.CharField(required=False)
 
 
 class UserRefField(serializers.PrimaryKeyRelatedField):

@@ -24,9 +24,10 @@ from django.views.decorators.http import require_POST
 from leadcrm import inputs
 from leadcrm.actors import Actor, ActorType
 from leadcrm.errors import ServiceError, TransitionRefused
-from leads import queue_html, selectors, services, timeline_html, worklists
+from leads import lifecycle, queue_html, selectors, services, timeline_html, worklists
 from leads.exports import csv_response
 from leads.models import OPEN_STAGES, Bant, ConsentStatus, Grade, Lead, Opportunity, ScoreChange, Stage, TouchpointType
+from leads.normalize import normalize_currency
 
 HISTORY_LIMIT = 100  # newest timeline entries on the page; the API pages through all of them
 EXPORT_COLUMNS = (
@@ -180,10 +181,14 @@ def lead_detail(request: HttpRequest, pk: int) -> HttpResponse:
     scores = list(ScoreChange.objects.filter(lead=lead).order_by("-created_at", "-id")[:60])
     history = selectors.lead_history(lead=lead, limit=HISTORY_LIMIT)
     model = _predictive()
+    offer_stages = lifecycle.offer_stages()
     context = {
         "lead": lead,
         "bant": bant,
         "opportunity": opportunity,
+        # The offer form: shown where the lifecycle allows the move that creates the offer.
+        "offer_open": lead.stage in offer_stages,
+        "offer_stages": ", ".join(offer_stages),
         "options": options,
         "may_work": user.works_leads,
         "may_claim": lead.owner_id is None and user.works_leads and lead.is_open,
@@ -319,11 +324,11 @@ def lead_opportunity(request: HttpRequest, pk: int) -> HttpResponse:
     try:
         amount = Decimal(request.POST.get("amount", "").replace(",", ".").replace(" ", ""))
         expected = dt.date.fromisoformat(request.POST.get("expected_close", ""))
-        currency = request.POST.get("currency", "EUR").strip().upper()
-        if amount < 0 or len(currency) != 3:
+        currency = normalize_currency(request.POST.get("currency", "EUR"))
+        if amount < 0:
             raise ValueError
     except (InvalidOperation, ValueError):
-        messages.error(request, _("Enter an amount, a 3-letter currency and an expected close date."))
+        messages.error(request, _("Enter an amount, an ISO 4217 currency (EUR, USD...) and an expected close date."))
         return _back(request, lead)
     try:
         services.lead_create_opportunity(
