@@ -1,8 +1,8 @@
-"""Reads on users and teams that several apps share: which teams a user oversees or sees."""
+"""Reads on users and teams: which users and teams a user oversees or sees."""
 
 from __future__ import annotations
 
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 
 from accounts.models import Role, Team, User
 
@@ -24,3 +24,13 @@ def teams_visible_to(user: User) -> QuerySet[Team]:
     if user.role == Role.MANAGER:
         return qs.filter(pk__in=managed_team_ids(user))
     return qs.filter(pk=user.team_id) if user.team_id else qs.none()
+
+
+def users_visible_to(user: User) -> QuerySet[User]:
+    """SPEC "Admin API": admins read every user, a manager their team and themselves,
+    anyone else themselves."""
+    if user.is_admin_role:
+        return User.objects.all()
+    if user.role == Role.MANAGER and user.team_id:
+        return User.objects.filter(Q(team_id=user.team_id) | Q(pk=user.pk))
+    return User.objects.filter(pk=user.pk)

@@ -1,15 +1,22 @@
-"""The answer to a locked-out login (django-axes calls `locked_out`, settings
-AXES_LOCKOUT_CALLABLE): the login page again, its error saying why and for how long, 429."""
+"""Signing in and out, and the answer to a locked-out login (django-axes calls
+`locked_out`, settings AXES_LOCKOUT_CALLABLE): the login page again, its error saying why
+and for how long, 429."""
 
 from __future__ import annotations
 
 import math
 
 from django.conf import settings
+from django.contrib.auth import views as auth_views
 from django.contrib.auth.forms import AuthenticationForm
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils.translation import ngettext
+
+LOGIN_TEMPLATE = "registration/login.html"
+
+login = auth_views.LoginView.as_view(template_name=LOGIN_TEMPLATE, redirect_authenticated_user=True)
+logout = auth_views.LogoutView.as_view()
 
 
 def locked_out(request: HttpRequest, original_response: HttpResponse | None = None, credentials=None) -> HttpResponse:
@@ -25,7 +32,7 @@ def locked_out(request: HttpRequest, original_response: HttpResponse | None = No
     form = AuthenticationForm(request, initial={"username": username[:150]})
     response = render(
         request,
-        "registration/login.html",
+        LOGIN_TEMPLATE,
         {"form": form, "lockout_message": message, "next": request.POST.get("next", "")},
         status=settings.AXES_HTTP_RESPONSE_CODE,
     )

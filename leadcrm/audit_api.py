@@ -8,7 +8,7 @@ import re
 
 import django_filters
 from django.apps import apps
-from drf_spectacular.utils import OpenApiExample, extend_schema, extend_schema_serializer
+from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.generics import GenericAPIView
 
@@ -16,6 +16,7 @@ from leadcrm import fields, inputs, selectors
 from leadcrm.actors import ActorType
 from leadcrm.api import StableCursorPagination
 from leadcrm.models import AuditEntry
+from leadcrm.serializers import AuditEntrySerializer
 
 _TYPE = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)?$")
 _ID = re.compile(r"^[\w-]{1,64}$", re.ASCII)
@@ -95,55 +96,6 @@ class AuditFilter(django_filters.FilterSet):
         if not _ACTION.match(word):
             raise _invalid("action", "An action such as `lead.update`, or a family such as `scoring.*`.")
         return qs.filter(action__startswith=word) if family else qs.filter(action=word)
-
-
-class AuditActorSerializer(serializers.Serializer):
-    id = serializers.IntegerField()
-    username = serializers.CharField()
-
-
-class AuditTargetSerializer(serializers.Serializer):
-    type = serializers.CharField(source="target_type", help_text="The changed object's `app_label.model`.")
-    id = serializers.CharField(source="target_id", allow_blank=True, help_text="Its id, as text.")
-    label = serializers.CharField(
-        source="target_repr", allow_blank=True, help_text="What it was called when it changed (may be blank)."
-    )
-
-
-@extend_schema_serializer(
-    examples=[
-        OpenApiExample(
-            "A lead field edit",
-            value={
-                "id": 812,
-                "at": "2026-11-30T09:12:44.120000Z",
-                "actor": {"id": 7, "username": "claire"},
-                "actor_kind": "user",
-                "action": "lead.update",
-                "target": {"type": "leads.lead", "id": "123", "label": "ann@acme.example"},
-                "changes": {"city": ["Paris", "Lyon"], "job_title": ["", "CTO"]},
-                "details": {},
-            },
-            response_only=True,
-        )
-    ]
-)
-class AuditEntrySerializer(serializers.Serializer):
-    id = serializers.IntegerField()
-    at = serializers.DateTimeField()
-    actor = AuditActorSerializer(allow_null=True, help_text="The user who acted; null for automation.")
-    actor_kind = serializers.ChoiceField(choices=ActorType.choices)
-    action = serializers.CharField(
-        help_text="The service, in the domain's words: `lead.update`, `routing.rule.create`."
-    )
-    target = AuditTargetSerializer(source="*")
-    changes = serializers.DictField(
-        child=serializers.ListField(child=serializers.JSONField(), min_length=2, max_length=2),
-        help_text="Each changed field as `[old, new]` (null for a value that did not exist).",
-    )
-    details = serializers.DictField(
-        child=serializers.JSONField(), help_text="Context: the reason given, the batch, the rule set..."
-    )
 
 
 class AuditPagination(StableCursorPagination):

@@ -1,5 +1,5 @@
-"""Reads on the audit log: which entries a user may see, written once for the API and any
-page that lists entries."""
+"""Reads on the audit log and background jobs: which entries and jobs a user may see,
+written once for the API and any page that lists them."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from django.db.models import CharField, Q, QuerySet
 from django.db.models.functions import Cast
 
 from accounts.models import Role, User
-from leadcrm.models import AuditEntry
+from leadcrm.models import AuditEntry, Job
 from leads.selectors import leads_visible_to, managed_team_ids
 
 LEAD_TARGET = "leads.lead"
@@ -46,3 +46,9 @@ def audit_entries_visible_to(user: User) -> QuerySet[AuditEntry]:
         members = User.objects.filter(team_id__in=managed_team_ids(user))
         visible |= Q(target_type=USER_TARGET, target_id__in=_ids_as_text(members))
     return qs.filter(visible)
+
+
+def jobs_visible_to(user: User) -> QuerySet[Job]:
+    """A job's starter and admins see it."""
+    qs = Job.objects.all()
+    return qs if user.is_admin_role else qs.filter(created_by=user)

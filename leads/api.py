@@ -6,28 +6,29 @@ import datetime as dt
 
 import django_filters
 from django.conf import settings
-from django.db.models import DateTimeField, Q, Value
-from django.db.models.fields.json import KeyTransform
+from django.db.models import DateTimeField, Value
 from django.db.models.functions import Coalesce
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiResponse, extend_schema
-from rest_framework import filters, serializers, status
+from rest_framework import filters, status
 from rest_framework.exceptions import PermissionDenied
 from rest_framework.generics import GenericAPIView
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.models import Role, User
-from leadcrm import fields, inputs
 from leadcrm.actors import actor_of
 from leadcrm.api import StableCursorPagination
 from leadcrm.permissions import require_role
 from leads import selectors, services
-from leads.models import Bant, Grade, Lead, Opportunity, Stage
+from leads.filters import LeadFilter
+from leads.models import Bant, Opportunity, Stage
 from leads.serializers import (
     BantSerializer,
+    BulkOutputSerializer,
     EventInputSerializer,
     EventsOutputSerializer,
+    FunnelQuerySerializer,
     FunnelSerializer,
     HistoryItemSerializer,
     LeadBulkInputSerializer,
@@ -35,6 +36,7 @@ from leads.serializers import (
     LeadOutputSerializer,
     OpportunityInputSerializer,
     OpportunityOutputSerializer,
+    RecordedSerializer,
     TransitionInputSerializer,
 )
 from leads.validation import clean_lead_row
@@ -42,76 +44,6 @@ from leads.validation import clean_lead_row
 
 class LeadPagination(StableCursorPagination):
     ordering = ("-created_at", "-id")
-
-
-class LeadFilter(django_filters.FilterSet):
-    stage = django_filters.MultipleChoiceFilter(choices=Stage.choices)
-    owner = django_filters.CharFilter(method="filter_owner", help_text="A user id, `me` or `none`.")
-    source = django_filters.CharFilter()
-    score_min = fields.IntegerFilter(field_name="score", lookup_expr="gte")
-    score_max = fields.IntegerFilter(field_name="score", lookup_expr="lte")
-    grade = django_filters.MultipleChoiceFilter(choices=Grade.choices)
-    country = django_filters.CharFilter(method="filter_country")
-    created_after = fields.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
-    created_before = fields.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
-    q = django_filters.CharFilter(method="filter_q", help_text="Search name, e-mail and company.")
-
-    class Meta:
-        model = Lead
-        fields: list[str] = []
-
-    def filter_owner(self, qs, name, value):
-        if value == "me":
-            return qs.filter(owner=self.request.user)
-        if value == "none":
-            return qs.filter(owner__isnull=True)
-        owner_id = inputs.int_or_none(value)
-        if owner_id is None:
-            raise serializers.ValidationError({"owner": ["A user id, `me` or `none`."]})
-        return qs.filter(owner_id=owner_id)
-
-    def filter_country(self, qs, name, value):
-        from leads.normalize import normalize_country
-
-        try:
-            return qs.filter(country=normalize_country(value))
-        except ValueError as exc:
-            raise serializers.ValidationError({"country": [str(exc)]}) from exc
-
-    def filter_q(self, qs, name, value):
-        value = value.strip()
-        if not value:
-            return qs
-        return qs.filter(
-            Q(email__icontains=value)
-            | Q(first_name__icontains=value)
-            | Q(last_name__icontains=value)
-            | Q(company_name__icontains=value)
-        )
-
-    def filter_queryset(self, queryset):
-        """Custom fields filter as `properties.<key>=<value>` (numbers and booleans too)."""
-        queryset = super().filter_queryset(queryset)
-        for n, (key, value) in enumerate(self.data.items()):
-            if not key.startswith("properties.") or len(key) <= len("properties."):
-                continue
-            prop = key[len("properties.") :]
-            candidates = [value]
-            if value in ("true", "false"):
-                candidates.append(value == "true")
-            try:
-                candidates.append(float(value) if "." in value else int(value))
-            except ValueError:
-                pass
-            # The key is one JSON key, never ORM lookups: `properties.x__regex=(` must not
-            # reach the database as a regex (a 500 on bad input).
-            alias = f"_property_{n}"
-            queryset = queryset.alias(**{alias: KeyTransform(prop, "properties")})
-            cond = Q()
-            for candidate in candidates:
-                cond |= Q(**{alias: candidate})
-            queryset = queryset.filter(cond)
-        return queryset
 
 
 # A cursor cannot hold a NULL position: nullable dates sort through a non-null stand-in.
@@ -129,10 +61,6 @@ class LeadOrdering(filters.OrderingFilter):
             desc, name = term.startswith("-"), term.lstrip("-")
             out.append(("-" if desc else "") + NULLABLE_ORDERINGS.get(name, name))
         return out
-
-
-class RecordedSerializer(serializers.Serializer):
-    status = serializers.ChoiceField(choices=["recorded"])
 
 
 class LeadListCreate(GenericAPIView):
@@ -207,14 +135,6 @@ class LeadDetail(APIView):
         data.is_valid(raise_exception=True)
         lead = services.lead_update(lead_id=lead.pk, data=data.validated_data, actor=actor_of(request))
         return Response(LeadOutputSerializer(lead).data)
-
-
-class BulkOutputSerializer(serializers.Serializer):
-    created = serializers.IntegerField()
-    updated = serializers.IntegerField()
-    recorded = serializers.IntegerField(help_text="Rows naming a lead the caller cannot see: kept as touchpoints.")
-    failed = serializers.IntegerField()
-    results = serializers.ListField(child=serializers.DictField())
 
 
 class LeadBulk(APIView):
@@ -357,13 +277,6 @@ class EventsCreate(APIView):
             },
             status=status.HTTP_201_CREATED,
         )
-
-
-class FunnelQuerySerializer(serializers.Serializer):
-    created_after = fields.DateTimeField(required=False)
-    created_before = fields.DateTimeField(required=False)
-    source = serializers.CharField(required=False)
-    campaign = serializers.CharField(required=False)
 
 
 class FunnelMetrics(APIView):

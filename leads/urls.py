@@ -1,18 +1,11 @@
 """Server-rendered pages (included at "" by leadcrm.urls)."""
 
-from django.contrib.auth import views as auth_views
 from django.urls import path
 
 from leads import views, views_import, views_work
 
 urlpatterns = [
     path("", views.dashboard, name="dashboard"),
-    path(
-        "login/",
-        auth_views.LoginView.as_view(template_name="registration/login.html", redirect_authenticated_user=True),
-        name="login",
-    ),
-    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("queue/", views_work.queue, name="queue"),
     path("filters/", views_work.saved_filter_save, name="saved-filter-save"),
     path("filters/<int:pk>/delete/", views_work.saved_filter_delete, name="saved-filter-delete"),

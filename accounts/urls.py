@@ -1,0 +1,10 @@
+"""Signing in and out (included at "" by leadcrm.urls)."""
+
+from django.urls import path
+
+from accounts import views
+
+urlpatterns = [
+    path("login/", views.login, name="login"),
+    path("logout/", views.logout, name="logout"),
+]
