@@ -1,27 +1,19 @@
 """Reads for the pages sellers work in: the queue (my leads + my team's pool, by priority)
-and the filtered leads list. One query for the rows whatever their number; the SLA due time
-comes from the routing app's clocks when it is installed."""
+and the leads list, both filtered by `leads.filters` as the API is. One query for the rows
+whatever their number; the SLA due time comes from the routing app's clocks when it is
+installed."""
 
 from __future__ import annotations
 
 from django.apps import apps
-from django.db.models import DateTimeField, F, OuterRef, Q, QuerySet, Subquery, Value
+from django.db.models import DateTimeField, F, OuterRef, QuerySet, Subquery, Value
 from django.db.models.functions import NullIf
 
 from accounts.models import User
-from leadcrm import inputs
-from leads.models import OPEN_STAGES, Grade, Lead, SavedFilter, Stage
+from leads.filters import filter_leads
+from leads.models import OPEN_STAGES, Lead, SavedFilter
 from leads.selectors import leads_visible_to
 
-# The next forward stage a queue row's "next stage" button proposes.
-NEXT_STAGE = {
-    Stage.MCL: Stage.MQL,
-    Stage.MQL: Stage.SQL,
-    Stage.SQL: Stage.SAL,
-    Stage.SAL: Stage.CO,
-    Stage.CO: Stage.WO,
-    Stage.RECYCLED: Stage.MQL,
-}
 QUEUE_LIMIT = 50
 LIST_LIMIT = 100
 
@@ -38,39 +30,12 @@ def with_sla_due(qs: QuerySet[Lead]) -> QuerySet[Lead]:
     return qs.annotate(sla_due=Subquery(due))
 
 
-def apply_filters(qs: QuerySet[Lead], params) -> QuerySet[Lead]:
-    """The list filters both pages share (query-string names): q, stage, grade, source,
-    campaign, score_min, owner (a user id, "me" or "none")."""
-    q = params.get("q", "").strip()
-    if q:
-        qs = qs.filter(
-            Q(email__icontains=q)
-            | Q(first_name__icontains=q)
-            | Q(last_name__icontains=q)
-            | Q(company_name__icontains=q)
-        )
-    stage = params.get("stage", "")
-    if stage in Stage.values:
-        qs = qs.filter(stage=stage)
-    grade = params.get("grade", "")
-    if grade in Grade.values:
-        qs = qs.filter(grade=grade)
-    if params.get("source"):
-        qs = qs.filter(source=params["source"])
-    if params.get("campaign"):
-        qs = qs.filter(utm_campaign=params["campaign"])
-    score_min = params.get("score_min", "")
-    if inputs.int_or_none(score_min, maximum=100) is not None:
-        qs = qs.filter(score__gte=int(score_min))
-    return qs
-
-
 PRIORITY = (F("sla_due").asc(nulls_last=True), NullIf(F("grade"), Value("")).asc(nulls_last=True), "-score", "id")
 
 
 def _queue_base(user: User, params) -> tuple[QuerySet[Lead], QuerySet[Lead]]:
     """(the user's open leads, their team's unassigned pool), filtered."""
-    visible = apply_filters(leads_visible_to(user).filter(stage__in=OPEN_STAGES), params)
+    visible = filter_leads(leads_visible_to(user).filter(stage__in=OPEN_STAGES), params, user=user)
     mine = visible.filter(owner=user)
     pool = visible.filter(owner__isnull=True, team_id=user.team_id) if user.team_id else visible.none()
     scope = params.get("scope", "")
@@ -105,14 +70,7 @@ def queue_rows(*, user: User, params, limit: int) -> list[Lead]:
 
 
 def leads_list(*, user: User, params) -> QuerySet[Lead]:
-    qs = apply_filters(leads_visible_to(user), params)
-    owner = params.get("owner", "")
-    if owner == "me":
-        qs = qs.filter(owner=user)
-    elif owner == "none":
-        qs = qs.filter(owner__isnull=True)
-    elif inputs.int_or_none(owner) is not None:
-        qs = qs.filter(owner_id=int(owner))
+    qs = filter_leads(leads_visible_to(user), params, user=user)
     order = {"score": ("-score", "-id"), "created": ("-created_at", "-id"), "activity": ("-last_activity_at", "-id")}
     return qs.select_related("owner").order_by(*order.get(params.get("order", ""), ("-created_at", "-id")))
 
