@@ -16,6 +16,7 @@ from django.utils import timezone
 from leadcrm import jobs
 from leadcrm.actors import Actor
 from leadcrm.models import AuditEntry, Job, JobStatus
+from leads import services as lead_services
 from leads.models import Lead, ScoreChange
 from scoring import services, tasks
 
@@ -55,7 +56,7 @@ def test_rescore_job_goes_by_chunks_and_counts(active_ruleset):
 def test_a_crash_mid_chunk_rolls_back_its_writes_with_its_cursor(active_ruleset, monkeypatch):
     ids = _leads(25)
     calls = []
-    original = services.lead_services.lead_scores_set
+    original = lead_services.lead_scores_set
 
     def crash_after_the_third_write(**kwargs):
         result = original(**kwargs)  # the chunk's scores are written ...
@@ -64,7 +65,7 @@ def test_a_crash_mid_chunk_rolls_back_its_writes_with_its_cursor(active_ruleset,
             raise RuntimeError("worker lost")  # ... then the process dies before the cursor moves
         return result
 
-    monkeypatch.setattr(services.lead_services, "lead_scores_set", crash_after_the_third_write)
+    monkeypatch.setattr(lead_services, "lead_scores_set", crash_after_the_third_write)
     job = services.rescore_start(actor=AUTO, chunk_size=10, enqueue=False).job
     left = jobs.job_run(job.pk)
     assert left.status == JobStatus.QUEUED and left.error == "worker lost"
