@@ -97,6 +97,19 @@ def test_leads_in_every_stage_with_a_funnel_shape(seeded):
     assert Touchpoint.objects.filter(lead__isnull=False).count() >= 200 * 5
 
 
+def test_activity_rollups_are_the_touchpoints(seeded):
+    """Last activity and activity count come from the touchpoints (the leads service's
+    roll-up), not from a second computation in the seed."""
+    counts = defaultdict(int)
+    last = {}
+    for lead_id, at in Touchpoint.objects.filter(lead__isnull=False).values_list("lead_id", "occurred_at"):
+        counts[lead_id] += 1
+        last[lead_id] = max(at, last.get(lead_id, at))
+    for lead in Lead.objects.only("pk", "activity_count", "last_activity_at"):
+        assert lead.activity_count == counts[lead.pk]
+        assert lead.last_activity_at == last.get(lead.pk)
+
+
 def test_every_history_is_a_path_the_lifecycle_allows(seeded):
     by_lead = histories()
     stages = dict(Lead.objects.values_list("id", "stage"))

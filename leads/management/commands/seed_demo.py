@@ -6,19 +6,25 @@ and N leads (3,000 by default) spread over the last 90 days across every lifecyc
 with funnel proportions, each with its history (stage changes along the moves that
 `leads.lifecycle` allows, assignments, BANT, offers) and its touchpoints.
 
-This command is the one sanctioned exception to "every write goes through
-`leads.services`": it is demo-data generation, so it writes rows with `bulk_create`
-(3,000 leads and ~30,000 touchpoints in seconds, even on SQLite), back-dates them, and
-emits no domain event for them (no webhook, scoring or routing runs on the history). Every
-stage path it writes is checked against `leads.lifecycle.ALLOWED_MOVES` / `SKIP_RULES` before anything is saved.
+What the company is (people, markets, funnel shape, the scoring rule set, the routing
+set-up) is data, in `leads.demo.data`; this command is the generator that draws from it.
 
-It then configures the company the way an admin would, through the services (so the rules
-are validated exactly as in the admin): an active scoring rule set for the default group
-(`scoring.services.ruleset_create` / `rule_create` / `ruleset_activate`), with which every
-lead is rescored set-based and synchronously (`leads_rescore_all`: MCL leads crossing the
-threshold are promoted to MQL with their StageChange row and routed at once), and the
-routing configuration (`routing.services`: settings, territories, a partner reseller with
-its login, ordered rules, SLA policies per grade, sellers' languages and skills).
+It configures the company the way an admin would, through the services (so the rules are
+validated exactly as in the admin): teams (`accounts.services`), the scoring rule set of
+the default group (`scoring.services.ruleset_create` / `rule_create`), the routing
+configuration (`routing.services`: settings, territories, a partner reseller with its
+login, ordered rules, SLA policies per grade, sellers' languages and skills).
+
+The 90-day history is the one part written as rows (`bulk_create`): no service writes at
+a past instant, and the demo's reports need their dates. Every stage path is checked
+against `leads.lifecycle.ALLOWED_MOVES` / `SKIP_RULES` before anything is saved; no domain
+event is emitted for the history (no webhook, scoring or routing runs on it). The leads
+are written unscored: the real engine scores them. Which leads reach the deepest stages
+follows the rule set's fit (`scoring.engine.fit_points`) plus noise; the activity
+roll-up is `leads.services.lead_activity_refresh`; then the rule set is activated and
+every lead rescored set-based and synchronously (`scoring.services.leads_rescore_all`:
+MCL leads crossing the threshold are promoted to MQL with their StageChange row) and the
+promoted ones routed at once (`routing.services.leads_route_batch`).
 
 Idempotent: when a user "admin" exists it prints "demo data already present" and stops.
 """
@@ -42,16 +48,51 @@ from django.utils import timezone
 from faker import Faker
 from rest_framework.authtoken.models import Token
 
+from accounts import services as accounts_services
 from accounts.models import Role, Team, User
 from leadcrm.actors import Actor, ActorType
 from leads import lifecycle
+from leads import services as lead_services
+from leads.demo.data import (
+    COUNTRIES,
+    DISQUALIFY_REASONS,
+    DOWNLOADS,
+    FIT_NOISE,
+    FREE_MAIL,
+    INDUSTRIES,
+    LEGAL_WORDS,
+    LOST_REASONS,
+    MARKETING_PERMS,
+    NEGATIVE_ENGAGEMENT_RULES,
+    PAGES,
+    PARTNER,
+    PRODUCTS,
+    RECYCLE_REASONS,
+    ROUTING_RULES,
+    SCORING_RULESET,
+    SEED,
+    SELLER_PROFILES,
+    SITE,
+    SIZES,
+    SLA_BY_GRADE,
+    SOURCES,
+    STAFF_DOMAIN,
+    STAGE_MIX,
+    TEAMS,
+    TERRITORIES,
+    TITLES,
+    TOUCH_WEIGHTS,
+    TOUCHES,
+    USERS,
+    WEBINARS,
+    S,
+)
 from leads.models import (
     CLOSED_STAGES,
     Assignment,
     Bant,
     Company,
     ConsentStatus,
-    Grade,
     Lead,
     Opportunity,
     OpportunityStatus,
@@ -63,438 +104,10 @@ from leads.models import (
 )
 from routing import services as routing_services
 from routing.models import Partner, SlaPolicy, Territory
+from scoring import engine
+from scoring import selectors as scoring_selectors
 from scoring import services as scoring_services
-
-SEED = 20240917
-S = Stage
-SITE = "https://www.nordlys-software.example"
-STAFF_DOMAIN = "nordlys-software.example"
-
-# --- people -----------------------------------------------------------------------------
-
-TEAMS = {
-    "Inside Sales FR": {"manager": "manager", "timezone": "Europe/Paris", "countries": {"FR", "BE", "CH"}},
-    "Inside Sales EMEA": {"manager": "manager2", "timezone": "Europe/London", "countries": None},
-}
-# username, password, role, team, first name, last name, routing weight
-USERS = (
-    ("admin", "admin123!", Role.ADMIN, None, "Camille", "Durand", 1),
-    ("marketing", "demo1234!", Role.MARKETING, None, "Julie", "Moreau", 1),
-    ("manager", "demo1234!", Role.MANAGER, "Inside Sales FR", "Thomas", "Lefebvre", 1),
-    ("manager2", "demo1234!", Role.MANAGER, "Inside Sales EMEA", "Sarah", "Collins", 1),
-    ("sdr1", "demo1234!", Role.SDR, "Inside Sales FR", "Lucas", "Bernard", 2),
-    ("sdr2", "demo1234!", Role.SDR, "Inside Sales FR", "Emma", "Petit", 1),
-    ("sdr3", "demo1234!", Role.SDR, "Inside Sales EMEA", "Oliver", "Hughes", 1),
-    ("sdr4", "demo1234!", Role.SDR, "Inside Sales EMEA", "Hannah", "Weber", 1),
-)
-# Marketing works in the admin: it edits leads, companies, BANT and offers, and reads the
-# audit trail (stage changes, assignments, touchpoints, visitors) and who is who.
-MARKETING_PERMS = {
-    "leads": {
-        "company": ("view", "add", "change"),
-        "lead": ("view", "add", "change"),
-        "bant": ("view", "add", "change"),
-        "opportunity": ("view", "change"),
-        "touchpoint": ("view",),
-        "visitor": ("view",),
-        "stagechange": ("view",),
-        "assignment": ("view",),
-    },
-    "accounts": {"user": ("view",), "team": ("view",)},
-}
-
-# --- markets and profiles -----------------------------------------------------------------
-
-COUNTRIES = {  # weight, name locale, cities, E.164 prefix + digits, TLD, currency
-    "FR": (
-        38,
-        "fr_FR",
-        (
-            "Paris",
-            "Lyon",
-            "Marseille",
-            "Toulouse",
-            "Nantes",
-            "Lille",
-            "Bordeaux",
-            "Rennes",
-            "Strasbourg",
-            "Montpellier",
-        ),
-        ("+336", 8),
-        "fr",
-        "EUR",
-    ),
-    "GB": (
-        14,
-        "en_GB",
-        ("London", "Manchester", "Birmingham", "Leeds", "Bristol", "Edinburgh", "Glasgow"),
-        ("+447", 9),
-        "co.uk",
-        "GBP",
-    ),
-    "DE": (
-        10,
-        "en_GB",
-        ("Berlin", "Munich", "Hamburg", "Frankfurt", "Cologne", "Stuttgart", "Düsseldorf"),
-        ("+4915", 9),
-        "de",
-        "EUR",
-    ),
-    "BE": (8, "fr_FR", ("Brussels", "Antwerp", "Ghent", "Liège", "Namur"), ("+324", 8), "be", "EUR"),
-    "ES": (7, "en_GB", ("Madrid", "Barcelona", "Valencia", "Seville", "Bilbao"), ("+346", 8), "es", "EUR"),
-    "CH": (6, "fr_FR", ("Geneva", "Zurich", "Lausanne", "Basel", "Bern"), ("+417", 8), "ch", "CHF"),
-    "NL": (5, "en_GB", ("Amsterdam", "Rotterdam", "Utrecht", "Eindhoven"), ("+316", 8), "nl", "EUR"),
-    "US": (6, "en_GB", ("New York", "Boston", "Chicago", "San Francisco", "Austin"), ("+1617", 7), "com", "USD"),
-    "IT": (6, "en_GB", ("Milan", "Rome", "Turin", "Bologna"), ("+393", 9), "it", "EUR"),
-}
-INDUSTRIES = {  # weight, in the ideal customer profile
-    "Software": (14, True),
-    "Financial services": (10, True),
-    "Retail": (11, True),
-    "Manufacturing": (12, True),
-    "Logistics": (8, True),
-    "Healthcare": (8, False),
-    "Consulting": (9, False),
-    "Education": (6, False),
-    "Public sector": (5, False),
-    "Energy": (5, False),
-    "Media": (5, False),
-    "Telecommunications": (5, False),
-}
-SIZES = ((8, 5, 49), (30, 50, 249), (30, 250, 999), (20, 1000, 4999), (12, 5000, 40000))  # weight, min, max
-TITLES = (  # title, seniority, weight
-    ("CEO", "exec", 3),
-    ("Directeur général", "exec", 3),
-    ("CMO", "exec", 2),
-    ("CTO", "exec", 2),
-    ("Head of Marketing", "head", 5),
-    ("Directrice marketing", "head", 4),
-    ("Sales Director", "head", 4),
-    ("Head of Customer Service", "head", 3),
-    ("Directeur commercial", "head", 3),
-    ("Marketing Manager", "manager", 8),
-    ("Responsable marketing digital", "manager", 7),
-    ("Chef de projet CRM", "manager", 5),
-    ("IT Manager", "manager", 5),
-    ("Customer Success Manager", "manager", 4),
-    ("Marketing Assistant", "staff", 5),
-    ("Business Developer", "staff", 5),
-    ("Chargée de communication", "staff", 4),
-    ("Consultant", "staff", 3),
-    ("Student", "student", 2),
-    ("Stagiaire marketing", "student", 2),
-)
-SENIORITY_FIT = {"exec": 25, "head": 20, "manager": 12, "staff": 4, "student": 0}
-COUNTRY_FIT = {"FR": 20, "BE": 20, "CH": 15, "GB": 15, "DE": 10, "NL": 8, "ES": 6, "IT": 6, "US": 0}
-FREE_MAIL = ("gmail.com", "outlook.com", "orange.fr", "yahoo.fr", "hotmail.com")
-LEGAL_WORDS = {
-    "sa",
-    "sas",
-    "sarl",
-    "s",
-    "a",
-    "r",
-    "l",
-    "ltd",
-    "plc",
-    "llp",
-    "and",
-    "sons",
-    "et",
-    "fils",
-    "group",
-    "inc",
-    "ets",
-    "de",
-    "la",
-    "le",
-    "les",
-    "du",
-    "des",
-    "the",
-    "s.a",
-    "snc",
-    "eurl",
-}
-
-SOURCES = {  # weight, utm_source, utm_medium, campaigns
-    "seo": (26, "", "", ()),
-    "google-ads": (18, "google", "cpc", ("brand-fr", "crm-generic-emea", "analytics-b2b", "competitor-conquest")),
-    "linkedin-ads": (12, "linkedin", "paid-social", ("abm-retail-2025", "crm-decision-makers", "support-leadgen")),
-    "trade-fair": (9, "salon", "offline", ("vivatech-2025", "salon-e-marketing-paris", "dmexco-2025")),
-    "webinar": (10, "webinar", "event", ("webinar-scoring-101", "webinar-crm-ia", "webinar-support-omnicanal")),
-    "partner": (8, "partner", "referral", ("partner-axelor-consulting", "partner-digitalfirst")),
-    "emailing": (17, "newsletter", "email", ("newsletter-monthly", "nurturing-crm", "nurturing-analytics")),
-}
-PRODUCTS = {
-    "crm": (45, "/produits/crm", 18000),
-    "analytics": (30, "/products/analytics", 32000),
-    "support": (25, "/produits/support", 12000),
-}
-PAGES = (
-    "/",
-    "/blog/lead-scoring-guide",
-    "/blog/mql-vs-sql",
-    "/blog/rgpd-marketing-b2b",
-    "/clients",
-    "/ressources",
-    "/integrations",
-    "/blog/pipeline-velocity",
-    "/a-propos",
-    "/careers",
-)
-DOWNLOADS = (
-    "livre-blanc-lead-scoring.pdf",
-    "guide-rgpd-b2b.pdf",
-    "benchmark-crm-2025.pdf",
-    "analytics-roi-calculator.xlsx",
-    "support-omnichannel-checklist.pdf",
-)
-WEBINARS = ("webinar-scoring-101", "webinar-crm-ia", "webinar-support-omnicanal")
-
-# --- the funnel --------------------------------------------------------------------------
-
-# Share of leads by their current stage, best first: the ranking of leads (fit + noise)
-# hands the best leads the deepest stages.
-STAGE_MIX = (
-    (S.WO, 0.045),
-    (S.CO, 0.04),
-    (S.LOST, 0.03),
-    (S.SAL, 0.05),
-    (S.SQL, 0.07),
-    (S.RECYCLED, 0.055),
-    (S.MQL, 0.16),
-    (S.MCL, None),
-    (S.DISQUALIFIED, 0.105),
-)
-TOUCHES = {S.MCL: 6, S.MQL: 11, S.SQL: 14, S.SAL: 16, S.CO: 18, S.WO: 20, S.LOST: 17, S.RECYCLED: 13, S.DISQUALIFIED: 5}
-TOUCH_WEIGHTS = {  # early, engaged (SQL and beyond)
-    "page_view": (38, 28),
-    "email_open": (22, 18),
-    "email_click": (10, 10),
-    "download": (9, 9),
-    "pricing_view": (6, 16),
-    "webinar": (4, 8),
-    "demo_request": (1, 4),
-}
-ENGAGEMENT_POINTS = {
-    "page_view": 1,
-    "email_open": 1,
-    "email_click": 3,
-    "download": 6,
-    "pricing_view": 8,
-    "webinar": 10,
-    "demo_request": 25,
-    "form_submit": 5,
-}
-HALF_LIFE_DAYS = 30
-LOST_REASONS = (
-    "Chose a competitor (HubSpot)",
-    "Chose a competitor (Salesforce)",
-    "No budget after all",
-    "Project postponed to next year",
-    "Price too high",
-    "No decision: project abandoned",
-)
-DISQUALIFY_REASONS = {
-    "early": (
-        "Student",
-        "Competitor",
-        "Invalid e-mail / fake data",
-        "Out of target: company too small",
-        "Job seeker",
-        "Duplicate contact",
-    ),
-    "late": (
-        "No real project",
-        "Out of target: needs an on-premise product",
-        "Reseller, not an end customer",
-        "Contact left the company",
-    ),
-}
-RECYCLE_REASONS = (
-    "Not now: budget planned next year",
-    "Too early: still comparing tools",
-    "No project before Q3",
-    "Rejected by sales: no decision maker reached",
-)
-
-# --- scoring rules (the admin's rule set v1: fit out of ~50, engagement out of ~50) --------
-
-ICP_INDUSTRIES = [name for name, (_w, icp) in INDUSTRIES.items() if icp]
-EU_COUNTRIES = ["FR", "BE", "DE", "ES", "IT", "NL", "LU", "AT", "PT", "IE", "DK", "SE", "FI", "PL"]
-SCORING_RULESET = {
-    "name": "Nordlys B2B v1",
-    "description": "Fit: ideal customer profile (industry, size, seniority, market). "
-    "Engagement: buying signals, capped per 30 days, decaying.",
-    "mql_threshold": 50,
-    "grade_a_min": 38,
-    "grade_b_min": 28,
-    "grade_c_min": 16,
-    "fit_rules": [
-        {"name": "Target industry", "field": "industry", "operator": "in", "value": ICP_INDUSTRIES, "points": 12},
-        {
-            "name": "Mid-market (50-999)",
-            "field": "company_size",
-            "operator": "range",
-            "value": {"min": 50, "max": 999},
-            "points": 12,
-        },
-        {
-            "name": "Large (1,000-4,999)",
-            "field": "company_size",
-            "operator": "range",
-            "value": {"min": 1000, "max": 4999},
-            "points": 9,
-        },
-        {
-            "name": "Enterprise (5,000+)",
-            "field": "company_size",
-            "operator": "range",
-            "value": {"min": 5000},
-            "points": 4,
-        },
-        {"name": "C-level", "field": "job_title", "operator": "in", "value": ["CEO", "CTO", "CMO"], "points": 12},
-        {"name": "Head of", "field": "job_title", "operator": "contains", "value": "head", "points": 10},
-        {"name": "Director", "field": "job_title", "operator": "contains", "value": "director", "points": 10},
-        {"name": "Directeur", "field": "job_title", "operator": "contains", "value": "directeur", "points": 10},
-        {"name": "Directrice", "field": "job_title", "operator": "contains", "value": "directrice", "points": 10},
-        {"name": "Manager", "field": "job_title", "operator": "contains", "value": "manager", "points": 5},
-        {"name": "Responsable", "field": "job_title", "operator": "contains", "value": "responsable", "points": 5},
-        {
-            "name": "Core market (FR/BE/CH)",
-            "field": "country",
-            "operator": "in",
-            "value": ["FR", "BE", "CH"],
-            "points": 5,
-        },
-        {"name": "EU country", "field": "country", "operator": "in", "value": EU_COUNTRIES, "points": 4},
-        {"name": "Named a product", "field": "properties.product_interest", "operator": "exists", "points": 3},
-        {"name": "Student", "field": "job_title", "operator": "contains", "value": "student", "points": -15},
-        {"name": "Intern", "field": "job_title", "operator": "contains", "value": "stagiaire", "points": -15},
-        {"name": "Unsubscribed", "field": "consent_status", "operator": "equals", "value": "opt_out", "points": -5},
-    ],
-    "engagement_rules": [
-        {
-            "name": "Pricing page",
-            "event_type": "pricing_view",
-            "url_pattern": r"/(pricing|tarifs)",
-            "points": 6,
-            "cap": 18,
-            "cap_period_days": 30,
-            "half_life_days": 21,
-        },
-        {"name": "Demo request", "event_type": "demo_request", "points": 25, "cap": 25, "half_life_days": 90},
-        {
-            "name": "Download",
-            "event_type": "download",
-            "points": 5,
-            "cap": 15,
-            "cap_period_days": 30,
-            "half_life_days": 45,
-        },
-        {
-            "name": "Webinar attended",
-            "event_type": "webinar",
-            "property_key": "attended",
-            "property_value": True,
-            "points": 8,
-            "cap": 16,
-            "cap_period_days": 30,
-            "half_life_days": 60,
-        },
-        {
-            "name": "E-mail click",
-            "event_type": "email_click",
-            "points": 3,
-            "cap": 12,
-            "cap_period_days": 30,
-            "half_life_days": 30,
-        },
-        {
-            "name": "E-mail open",
-            "event_type": "email_open",
-            "points": 1,
-            "cap": 4,
-            "cap_period_days": 30,
-            "half_life_days": 30,
-        },
-        {
-            "name": "Page view",
-            "event_type": "page_view",
-            "points": 1,
-            "cap": 10,
-            "cap_period_days": 30,
-            "half_life_days": 30,
-        },
-        {"name": "Form submitted", "event_type": "form_submit", "points": 3, "cap": 6, "half_life_days": 60},
-    ],
-}
-# Added with `rule_create` after the set, as an admin would: negative signals.
-NEGATIVE_ENGAGEMENT_RULES = (
-    {
-        "name": "E-mail bounced",
-        "event_type": "custom",
-        "property_key": "event",
-        "property_value": "email_bounced",
-        "points": -10,
-        "cap": 10,
-    },
-    {
-        "name": "Unsubscribed",
-        "event_type": "custom",
-        "property_key": "event",
-        "property_value": "unsubscribed",
-        "points": -15,
-        "cap": 15,
-    },
-)
-
-# --- routing (territories, partner, rules, SLA per grade, sellers' profiles) ---------------
-
-TERRITORIES = {
-    "French-speaking": ["FR", "BE", "CH"],
-    "Southern Europe": ["ES", "IT", "PT"],
-    "EMEA": ["GB", "DE", "ES", "IT", "NL", "AT", "PT", "IE", "LU", "DK", "SE", "FI", "PL"],
-}
-PARTNER = {
-    "name": "Iberia & Italia CRM Partners",
-    "username": "partner",
-    "password": "demo1234!",
-    "first_name": "Marco",
-    "last_name": "Rossi",
-    "territories": ["Southern Europe"],
-}
-# position, name, conditions, target ("team:<name>" or "partner")
-ROUTING_RULES = (
-    (
-        10,
-        "Small companies in Southern Europe → partner reseller",
-        {"region": ["Southern Europe"], "company_size_max": 49},
-        "partner",
-    ),
-    (
-        20,
-        "French-speaking markets (FR/BE/CH) → Inside Sales FR",
-        {"country": ["FR", "BE", "CH"]},
-        "team:Inside Sales FR",
-    ),
-    (30, "EMEA → Inside Sales EMEA", {"region": ["EMEA"]}, "team:Inside Sales EMEA"),
-    (1000, "Default: everything else → Inside Sales EMEA", {}, "team:Inside Sales EMEA"),
-)
-SLA_BY_GRADE = (  # grade, minutes to first touch (business hours), reassign after (more minutes)
-    ("A", 60, 60),
-    ("B", 4 * 60, 4 * 60),
-    ("C", 24 * 60, None),
-    ("D", 72 * 60, None),
-)
-SELLER_PROFILES = {
-    "sdr1": {"languages": ["fr", "en"], "skills": ["crm", "analytics"]},
-    "sdr2": {"languages": ["fr", "en", "de"], "skills": ["crm", "support"]},
-    "sdr3": {"languages": ["en", "es"], "skills": ["analytics", "crm"]},
-    "sdr4": {"languages": ["en", "de", "it"], "skills": ["support", "crm"]},
-}
+from scoring.models import RuleSet
 
 
 def _ascii(text: str) -> str:
@@ -572,10 +185,6 @@ def back_dated(*models):
             field.auto_now, field.auto_now_add = auto_now, auto_now_add
 
 
-def grade_for(fit: int) -> str:
-    return Grade.A if fit >= 75 else Grade.B if fit >= 55 else Grade.C if fit >= 35 else Grade.D
-
-
 class Command(BaseCommand):
     help = "Create a demo company: teams, users with API tokens, and N leads with their history."
 
@@ -597,12 +206,12 @@ class Command(BaseCommand):
         Faker.seed(SEED)
         self.fake = Faker(["fr_FR", "en_GB"])
         self.now = timezone.now()
-        self.threshold = SCORING_RULESET["mql_threshold"]  # the rule set's, which the seeded history follows
         with transaction.atomic():
             users, teams = self.create_people()
+            ruleset = self.create_ruleset(users)
             summary = self.create_leads(n, users, teams)
             summary["routing"] = self.configure_routing(users, teams)
-            summary["scoring"] = self.configure_scoring(users)
+            summary["scoring"] = self.score_and_route(users, ruleset)
             for src, count in summary["scoring"]["moves"].items():  # the stages as they now are
                 summary["stages"][src] -= count
                 summary["stages"][S.MQL] += count
@@ -614,7 +223,8 @@ class Command(BaseCommand):
     def create_people(self) -> tuple[dict[str, User], dict[str, Team]]:
         hashes = {pw: make_password(pw) for pw in {u[1] for u in USERS}}  # one hash per password
         teams = {
-            name: Team.objects.get_or_create(name=name, defaults={"timezone": t["timezone"]})[0]
+            name: Team.objects.filter(name=name).first()
+            or accounts_services.team_create(name=name, timezone=t["timezone"])
             for name, t in TEAMS.items()
         }
         users: dict[str, User] = {}
@@ -636,8 +246,7 @@ class Command(BaseCommand):
             user.save()
             users[username] = user
         for name, t in TEAMS.items():
-            teams[name].manager = users[t["manager"]]
-            teams[name].save(update_fields=["manager"])
+            accounts_services.team_update(team=teams[name], manager=users[t["manager"]])
         group, _ = Group.objects.get_or_create(name="Marketing")
         perms = []
         for app, models in MARKETING_PERMS.items():
@@ -661,9 +270,9 @@ class Command(BaseCommand):
             for name, team in teams.items()
         }
 
-        # Profiles first; the best (fit + noise) get the deepest stages.
+        # Profiles first; the best (the rule set's fit + noise) get the deepest stages.
         specs = [self.make_profile(companies, taken_emails) for _ in range(n)]
-        specs.sort(key=lambda s: s["fit"] + rng.gauss(0, 18), reverse=True)
+        specs.sort(key=lambda s: self.fit(s) + rng.gauss(0, FIT_NOISE), reverse=True)
         counts = stage_counts(n)
         queue = [stage for stage, _share in STAGE_MIX for _ in range(counts[stage])]
         for spec, stage in zip(specs, queue, strict=True):
@@ -699,6 +308,7 @@ class Command(BaseCommand):
                 (Touchpoint, touchpoints),
             ):
                 model.objects.bulk_create(rows, batch_size=2000)
+        lead_services.lead_activity_refresh(lead_ids=[lead.pk for lead in leads])
 
         return {
             "companies": len(companies),
@@ -741,7 +351,7 @@ class Command(BaseCommand):
         locale = COUNTRIES[company.country][1]
         fake = self.fake[locale]
         first, last = fake.first_name(), fake.last_name()
-        title, seniority = rng.choices([(t[0], t[1]) for t in TITLES], weights=[t[2] for t in TITLES])[0]
+        title = rng.choices([t[0] for t in TITLES], weights=[t[1] for t in TITLES])[0]
         free_mail = rng.random() < 0.06
         domain = rng.choice(FREE_MAIL) if free_mail else company.domain
         local = rng.choice((f"{_slug(first)}.{_slug(last)}", f"{_slug(first)[:1]}{_slug(last)}", _slug(first)))
@@ -749,16 +359,6 @@ class Command(BaseCommand):
         while email in taken_emails:
             email, i = f"{local}{i}@{domain}", i + 1
         taken_emails.add(email)
-
-        in_icp = INDUSTRIES[company.industry][1]
-        size = company.size
-        fit = (
-            (25 if in_icp else 0)
-            + (0 if size < 50 else 10 if size < 250 else 25 if size < 1000 else 18 if size < 5000 else 8)
-            + SENIORITY_FIT[seniority]
-            + COUNTRY_FIT[company.country]
-        )
-        fit = max(0, min(100, fit + rng.randint(-8, 8)))
         return {
             "company": None if free_mail else company,
             "company_obj": company,
@@ -766,9 +366,22 @@ class Command(BaseCommand):
             "first_name": first,
             "last_name": last,
             "job_title": title,
-            "seniority": seniority,
-            "fit": fit,
         }
+
+    def fit(self, spec: dict) -> float:
+        """The profile's fit points under the demo's rule set (the real engine's; custom
+        fields and consent are drawn later and left out of the ranking)."""
+        company = spec["company_obj"]
+        facts = engine.LeadFacts(
+            id=0,
+            fields={
+                "industry": company.industry,
+                "company_size": company.size,
+                "country": company.country,
+                "job_title": spec["job_title"],
+            },
+        )
+        return engine.fit_points(self.compiled, facts)[0]
 
     def _times(self, spec: dict) -> list[dt.datetime]:
         """Creation time and one increasing time per later move, within the last 90 days."""
@@ -857,21 +470,12 @@ class Command(BaseCommand):
             visitor.first_seen_at = max(now - dt.timedelta(days=90), created - dt.timedelta(days=rng.uniform(1, 12)))
         spec["visitors"] = [visitor] if visitor else []
         tps = self.make_touchpoints(lead, spec, visitor, created, end, product, campaign, times)
-        engagement = self.engagement(tps)
-        fit = spec["fit"]
-        score = round((fit + engagement) / 2)
-        reached_mql = S.MQL in path or reached_sql
-        if not reached_mql and score >= self.threshold:
-            engagement = max(0, min(engagement, 2 * (self.threshold - 1) - fit))
-            score = min(round((fit + engagement) / 2), self.threshold - 1)
-        elif reached_mql and score < self.threshold:
-            engagement = min(100, 2 * self.threshold - fit + rng.randint(2, 24))
-            score = round((fit + engagement) / 2)
-        lead.fit_score, lead.engagement_score, lead.score = fit, engagement, min(100, score)
-        lead.grade = grade_for(fit)
-        lead.last_activity_at = max(t.occurred_at for t in tps) if tps else None
-        lead.activity_count = len(tps)
-        lead.updated_at = max(last_move, lead.last_activity_at or last_move)
+        lead.updated_at = max([last_move, *(t.occurred_at for t in tps)])
+        if S.MQL in path:
+            # Not a score (the engine computes those, at the end), the history's one fact about
+            # it: the lead once crossed the threshold. The first scoring then sees no second
+            # crossing (a recycled lead stays recycled); MCL leads start at 0 and may cross.
+            lead.score = SCORING_RULESET["mql_threshold"]
         spec["touchpoints"] = tps
 
         # Consent.
@@ -964,17 +568,10 @@ class Command(BaseCommand):
             tps.append(tp)
         return tps
 
-    def engagement(self, tps: list[Touchpoint]) -> int:
-        """Weighted events with a 30-day half-life: old activity counts less."""
-        total = 0.0
-        for tp in tps:
-            age = (self.now - tp.occurred_at).total_seconds() / 86400
-            total += ENGAGEMENT_POINTS.get(tp.type, 0) * 0.5 ** (age / HALF_LIFE_DAYS)
-        return max(0, min(100, round(total * 1.6)))
-
     def history(self, lead, spec, times, users, owner, team, team_name, company, product, budget_band) -> None:
         rng = self.rng
         path = spec["path"]
+        threshold = SCORING_RULESET["mql_threshold"]  # the rule set's, which the seeded history follows
         changes, assignments = [], []
         seller = owner or users["marketing"]
         for i, (src, dst, at) in enumerate(zip(["", *path[:-1]], path, times, strict=True)):
@@ -987,7 +584,7 @@ class Command(BaseCommand):
                     actor_type, actor, reason = ActorType.API, None, f"Captured from {lead.source}"
             elif dst == S.MQL:
                 actor_type, actor = ActorType.AUTOMATION, None
-                reason = f"Score crossed the MQL threshold ({self.threshold})" + (" again" if src == S.RECYCLED else "")
+                reason = f"Score crossed the MQL threshold ({threshold})" + (" again" if src == S.RECYCLED else "")
             elif dst == S.SQL:
                 reason = "BANT documented"
                 if (src, dst) in lifecycle.SKIP_RULES:
@@ -1169,15 +766,22 @@ class Command(BaseCommand):
             routing_services.seller_profile_update(seller=users[username], actor=admin, **profile)
         return {"rules": len(ROUTING_RULES), "territories": len(territories), "sla": len(SLA_BY_GRADE)}
 
-    def configure_scoring(self, users: dict[str, User]) -> dict:
-        """The default group's rule set v1, created, completed and activated through the
-        scoring services, then every lead rescored with it, set-based and synchronously. MCL
-        leads whose new score reaches the threshold are promoted by the service (MQL, with
-        their StageChange row) and routed at once by the rules above."""
+    def create_ruleset(self, users: dict[str, User]) -> RuleSet:
+        """The default group's rule set v1, created and completed through the scoring
+        services as marketing would (activated once the leads exist). Its compiled rules
+        rank the generated leads (`fit`)."""
         marketing = Actor(users["marketing"], ActorType.USER)
         ruleset = scoring_services.ruleset_create(data=SCORING_RULESET, actor=marketing)
         for rule in NEGATIVE_ENGAGEMENT_RULES:
             scoring_services.rule_create(ruleset_id=ruleset.pk, kind="engagement", data=rule, actor=marketing)
+        self.compiled = engine.compile_ruleset(scoring_selectors.ruleset_spec(ruleset))
+        return ruleset
+
+    def score_and_route(self, users: dict[str, User], ruleset: RuleSet) -> dict:
+        """Activate the rule set, then score every lead with it, set-based and synchronously.
+        MCL leads whose score reaches the threshold are promoted by the service (MQL, with
+        their StageChange row) and routed at once by the routing rules."""
+        marketing = Actor(users["marketing"], ActorType.USER)
         # Activation also queues a background full rescore once committed: by then it has (almost)
         # nothing left to change; this one runs now, so the demo opens with its scores.
         scoring_services.ruleset_activate(ruleset_id=ruleset.pk, actor=marketing)

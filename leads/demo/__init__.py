@@ -1,0 +1,1 @@
+"""The demo company (`manage.py seed_demo`): its data in `data`."""
