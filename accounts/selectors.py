@@ -12,6 +12,15 @@ def managed_team_ids(user: User) -> set[int]:
     return {t for t in [user.team_id, *user.managed_teams.values_list("pk", flat=True)] if t}
 
 
+def users_whose_history_is_readable_by(user: User) -> QuerySet[User] | bool:
+    """Audit entries about a user are read, besides admins, by the manager of their team (the
+    manager page sets their capacity, weight and availability); registered with
+    `leadcrm.selectors.readable_targets`."""
+    if user.role != Role.MANAGER:
+        return False
+    return User.objects.filter(team_id__in=managed_team_ids(user))
+
+
 def teams_visible_to(user: User) -> QuerySet[Team]:
     """SPEC "Admin API": admins write, managers read their team. Admins and marketing (who
     see every lead, and so every team's figures) read every team; a manager the teams they

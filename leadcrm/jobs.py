@@ -30,6 +30,9 @@ logger = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 5
 REQUEUE_AFTER = dt.timedelta(minutes=5)  # a kick-off message presumed lost after this
+# The Celery task that runs a job, named by its path as the kinds' hooks are: the tasks
+# module wraps this runner (it imports this module), so this module does not import it.
+RUN_TASK = "leadcrm.tasks.job_run"
 
 
 def stale_after() -> dt.timedelta:
@@ -182,10 +185,8 @@ def _lane_ended(job: Job) -> None:
 
 def job_enqueue(job_id: int) -> bool:
     """Send the job's task; a broker that refuses it is not an error: the beat resumes it."""
-    from leadcrm import tasks
-
     try:
-        tasks.job_run.delay(job_id)
+        import_string(RUN_TASK).delay(job_id)
     except Exception:  # broker down: `enqueued_at` stays empty and jobs_resume sends it later
         logger.warning("job %s: kick-off not sent (broker unavailable); the resume beat will send it", job_id)
         return False

@@ -35,12 +35,14 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from celery import states
 from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
+from leadcrm.celery import app
 from leadcrm.models import OutboxMessage
 
 logger = logging.getLogger(__name__)
@@ -156,8 +158,6 @@ def _coalesce(rows: list[tuple[int, str, dict]]) -> list[tuple[str, dict, list[i
 
 
 def _eager() -> bool:
-    from leadcrm.celery import app
-
     return bool(app.conf.task_always_eager)
 
 
@@ -211,8 +211,37 @@ def _mark_sent(ids: list[int], now: dt.datetime) -> None:
 
 
 def confirm(ids: list[int]) -> int:
-    """The worker ran the task of these rows (Celery's task_postrun, leadcrm.celery)."""
+    """The worker ran the task of these rows (Celery's task_postrun, `confirm_after_run`)."""
     return OutboxMessage.objects.filter(pk__in=ids, done_at__isnull=True).update(done_at=timezone.now())
+
+
+def _outbox_ids(task) -> list[int]:
+    request = task.request
+    ids = getattr(request, "outbox_ids", None) or (getattr(request, "headers", None) or {}).get("outbox_ids")
+    return list(ids or ())
+
+
+def confirm_after_run(task=None, state=None, **_: object) -> None:
+    """Celery's task_postrun (connected in leadcrm/apps.py): a task sent by the outbox ran to
+    its end (success, or failure after its own retries): its rows are done, the relay will
+    not send them again."""
+    if task is None or state not in (states.SUCCESS, states.FAILURE) or getattr(task, "outbox_confirm", "") == "start":
+        return
+    ids = _outbox_ids(task)
+    if ids:
+        confirm(ids)
+
+
+def confirm_at_start(task=None, **_: object) -> None:
+    """Celery's task_prerun (connected in leadcrm/apps.py): a task marked
+    `outbox_confirm="start"` is done for the outbox once a worker took it: sent again while
+    it runs, it would run twice side by side. Surviving a killed worker is then the job
+    runner's business (leadcrm.jobs)."""
+    if task is None or getattr(task, "outbox_confirm", "") != "start":
+        return
+    ids = _outbox_ids(task)
+    if ids:
+        confirm(ids)
 
 
 def _back_off(ids: list[int], error: str, now: dt.datetime) -> None:

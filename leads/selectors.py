@@ -44,6 +44,12 @@ def leads_visible_to(user: User) -> QuerySet[Lead]:
     return qs.filter(Q(owner=user) | Q(owner__isnull=True, team_id=user.team_id))
 
 
+def leads_whose_history_is_readable_by(user: User) -> QuerySet[Lead] | bool:
+    """Audit entries about a lead are read by those who see the lead (all of them when the
+    user sees every lead); registered with `leadcrm.selectors.readable_targets`."""
+    return True if user.sees_all_leads else leads_visible_to(user)
+
+
 def lead_ids_visible_to(user: User | None, lead_ids) -> set[int]:
     """Which of these leads the caller may see, by the rule above. No user (automation, a
     system job) sees every lead. Natural-key lookups (an e-mail that exists) use this to

@@ -182,3 +182,22 @@ def test_checker_refuses_imports_across_layers(tmp_path):
         "one/tasks.py:3 typing: one imports two.api, not two's services / selectors / models",
         "one/views.py:2 local: one imports two.engine, not two's services / selectors / models",
     ]
+
+
+def test_every_dotted_path_the_kernel_names_resolves():
+    """What apps do not import, the kernel names by path (reactions, job hooks, the job
+    runner's task, settings): each path must still point at a function or task, whatever
+    module moves or splits."""
+    from django.conf import settings
+    from django.utils.module_loading import import_string
+
+    from leadcrm import events, jobs
+
+    reactions = {r if isinstance(r, str) else r.task for rs in events.REACTIONS.values() for r in rs}
+    hooks = {path for kind in jobs.KINDS.values() for path in (kind.run, kind.done, kind.failed) if path}
+    named = {getattr(settings, "LEADCRM_MQL_THRESHOLD_SELECTOR", "")} - {""}
+    beat = {entry["task"] for entry in getattr(settings, "CELERY_BEAT_SCHEDULE", {}).values()}
+    for path in sorted(reactions | {jobs.RUN_TASK} | beat):
+        assert hasattr(import_string(path), "apply_async"), f"{path} is not a Celery task"
+    for path in sorted(hooks | named):
+        assert callable(import_string(path)), path
