@@ -19,7 +19,19 @@ from leadcrm.actors import Actor, ActorType
 from leadcrm.fields import JSONFormField
 from leadcrm.permissions import may_own_leads
 from leads import normalize, services
+from leads.fields import (
+    ACTIVITY_FIELDS,
+    CONSENT_FIELDS,
+    COUNTRY_INPUT_MAX_LENGTH,
+    INPUT_FIELDS,
+    LIFECYCLE_FIELDS,
+    SCORE_FIELDS,
+    UTM_FIELDS,
+    WRITABLE_FIELDS,
+)
 from leads.models import (
+    BANT_CRITERIA,
+    BANT_FIELDS,
     Assignment,
     Bant,
     Campaign,
@@ -32,6 +44,7 @@ from leads.models import (
     Touchpoint,
     Visitor,
 )
+from leads.validation import clean_lead_row
 
 ADMIN_REASON = "Changed in the admin"
 
@@ -90,8 +103,13 @@ class CompanyAdmin(admin.ModelAdmin):
 
 
 class LeadAdminForm(forms.ModelForm):
+    """The admin's lead form reads its input with the API's and the imports' rules
+    (`clean_lead_row`): the same e-mail, lengths, country, domain, phone and custom fields."""
+
     # Wider than the stored code: "France" or "Allemagne" are accepted and normalised to FR, DE.
-    country = forms.CharField(max_length=60, required=False, help_text=_("ISO code or English / French name."))
+    country = forms.CharField(
+        max_length=COUNTRY_INPUT_MAX_LENGTH, required=False, help_text=_("ISO code or English / French name.")
+    )
     properties = JSONFormField(
         required=False,
         help_text=_('Custom fields: a JSON object of strings, numbers and booleans, e.g. {"plan": "pro"}.'),
@@ -104,25 +122,6 @@ class LeadAdminForm(forms.ModelForm):
             "team": _("The pool holding the lead while it has no owner; with an owner, the owner's team."),
         }
 
-    def clean_email(self):
-        # Stored lower-cased: the unique index then refuses duplicates whatever the case.
-        return self.cleaned_data["email"].strip().lower()
-
-    def clean_country(self):
-        try:
-            return normalize.normalize_country(self.cleaned_data.get("country") or "")
-        except ValueError as exc:
-            raise forms.ValidationError(str(exc)) from exc
-
-    def clean_company_domain(self):
-        return normalize.normalize_domain(self.cleaned_data.get("company_domain") or "")
-
-    def clean_properties(self):
-        try:
-            return normalize.normalize_properties(self.cleaned_data.get("properties"))
-        except ValueError as exc:
-            raise forms.ValidationError(str(exc)) from exc
-
     def clean_owner(self):
         owner = self.cleaned_data.get("owner")
         if owner is not None and not may_own_leads(owner):
@@ -131,8 +130,14 @@ class LeadAdminForm(forms.ModelForm):
 
     def clean(self):
         data = super().clean()
-        if data.get("phone"):
-            data["phone"] = normalize.normalize_phone(data["phone"], data.get("country") or "")
+        # Only what the form read (a field it refused already has its error); the e-mail is
+        # read-only once the lead exists, hence `partial`.
+        row = {f.name: data[f.attr] for f in INPUT_FIELDS if f.attr in data}
+        clean, errors = clean_lead_row(row, partial=True)
+        attrs = {f.name: f.attr for f in INPUT_FIELDS}
+        for name, messages in errors.items():
+            self.add_error(attrs.get(name, None), messages)
+        data.update(clean)
         return data
 
 
@@ -178,20 +183,12 @@ class LeadAdmin(admin.ModelAdmin):
     date_hierarchy = "created_at"
     list_per_page = 50
     readonly_fields = (
-        "stage",
-        "stage_changed_at",
-        "closed_at",
-        "score",
-        "fit_score",
-        "engagement_score",
-        "grade",
-        "conversion_probability",
-        "consent_status",
-        "consent_at",
+        *LIFECYCLE_FIELDS,
+        *SCORE_FIELDS,
+        *CONSENT_FIELDS,
         "consent_source",
         "company",
-        "last_activity_at",
-        "activity_count",
+        *ACTIVITY_FIELDS,
         "activity_link",
         "created_at",
         "updated_at",
@@ -202,29 +199,20 @@ class LeadAdmin(admin.ModelAdmin):
             _("Company"),
             {"fields": ("company_name", "company_domain", "company", "industry", "company_size", "country", "city")},
         ),
-        (
-            _("Source"),
-            {"fields": ("source", "utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content", "properties")},
-        ),
+        (_("Source"), {"fields": ("source", *UTM_FIELDS, "properties")}),
         (
             _("Lifecycle"),
             {
-                "fields": ("stage", "stage_changed_at", "closed_at", "owner", "team"),
+                "fields": (*LIFECYCLE_FIELDS, "owner", "team"),
                 "description": _(
                     "Stage moves are guarded and recorded: make them from the lead page or the API. "
                     "Changing the owner here is recorded as an assignment."
                 ),
             },
         ),
-        (
-            _("Scores"),
-            {"fields": ("score", "fit_score", "engagement_score", "grade", "conversion_probability")},
-        ),
-        (_("Consent"), {"fields": ("consent_status", "consent_at", "consent_source")}),
-        (
-            _("Activity"),
-            {"fields": ("last_activity_at", "activity_count", "activity_link", "created_at", "updated_at")},
-        ),
+        (_("Scores"), {"fields": SCORE_FIELDS}),
+        (_("Consent"), {"fields": (*CONSENT_FIELDS, "consent_source")}),
+        (_("Activity"), {"fields": (*ACTIVITY_FIELDS, "activity_link", "created_at", "updated_at")}),
     )
     inlines = (StageChangeInline, AssignmentInline)
 
@@ -251,12 +239,12 @@ class LeadAdmin(admin.ModelAdmin):
         actor = _actor(request)
         cleaned = form.cleaned_data
         if not change:
-            data = {f: cleaned[f] for f in services.WRITABLE_FIELDS if cleaned.get(f) not in ("", None)}
+            data = {f: cleaned[f] for f in WRITABLE_FIELDS if cleaned.get(f) not in ("", None)}
             data["email"] = cleaned["email"]
             data["properties"] = cleaned.get("properties") or {}
             lead, _created = services.lead_capture(data=data, actor=actor)
         else:
-            data = {f: cleaned[f] for f in form.changed_data if f in services.WRITABLE_FIELDS}
+            data = {f: cleaned[f] for f in form.changed_data if f in WRITABLE_FIELDS}
             if "properties" in form.changed_data:
                 old = form.initial.get("properties") or {}
                 new = cleaned.get("properties") or {}
@@ -317,7 +305,7 @@ class AssignmentAdmin(ReadOnlyAdmin):
 
 @admin.register(Bant)
 class BantAdmin(admin.ModelAdmin):
-    list_display = ("lead", "complete", "budget", "authority", "need", "timeline", "updated_by", "updated_at")
+    list_display = ("lead", "complete", *BANT_CRITERIA, "updated_by", "updated_at")
     search_fields = ("lead__email", "budget", "need")
     raw_id_fields = ("lead",)
     readonly_fields = ("updated_by", "updated_at")
@@ -332,7 +320,7 @@ class BantAdmin(admin.ModelAdmin):
         return obj.is_complete
 
     def save_model(self, request, obj, form, change):
-        fields = {f: form.cleaned_data.get(f) or "" for f in ("budget", "authority", "need", "timeline", "notes")}
+        fields = {f: form.cleaned_data.get(f) or "" for f in BANT_FIELDS}
         bant = services.lead_bant_set(lead_id=obj.lead_id, actor=_actor(request), **fields)
         _reload(obj, bant)
 

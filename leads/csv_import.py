@@ -18,12 +18,12 @@ from dataclasses import dataclass
 
 from leadcrm import inputs
 from leadcrm.csvsafe import safe_row
-from leads.validation import TEXT_FIELDS, clean_lead_row
+from leads.fields import INPUT_FIELDS
+from leads.validation import clean_lead_row
 
 # The lead fields a column may map to (public names of the API), plus "properties.<key>"
 # for custom fields and "" to ignore a column.
-_TEXT = tuple(TEXT_FIELDS)  # first_name ... industry, country ... utm_content
-FIELDS = ("email", *_TEXT[: _TEXT.index("industry") + 1], "company_size", *_TEXT[_TEXT.index("industry") + 1 :])
+FIELDS = tuple(f.name for f in INPUT_FIELDS if f.kind != "properties")
 PROPERTIES_PREFIX = "properties."
 
 # Normalised header (lower case, no accents, letters and digits only) -> field. English and

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from leads.models import FUNNEL_STAGES, Stage
+from leads.models import BANT_CRITERIA, FUNNEL_STAGES, Stage
 
 S = Stage
 
@@ -57,7 +57,7 @@ class MoveFacts:
     mql_threshold: int = 50
     override: bool = False
     reason: str = ""
-    bant_missing: tuple[str, ...] = ("budget", "authority", "need", "timeline")
+    bant_missing: tuple[str, ...] = BANT_CRITERIA
     has_owner: bool = False
     actor_is_owner: bool = False
     opportunity_complete: bool = False

@@ -281,6 +281,11 @@ class Assignment(models.Model):
         ordering = ["-created_at", "-id"]
 
 
+# The four BANT criteria SQL needs; a BANT also has free notes.
+BANT_CRITERIA = ("budget", "authority", "need", "timeline")
+BANT_FIELDS = (*BANT_CRITERIA, "notes")
+
+
 class Bant(models.Model):
     lead = models.OneToOneField(Lead, on_delete=models.CASCADE, related_name="bant")
     budget = models.TextField(blank=True)
@@ -298,11 +303,11 @@ class Bant(models.Model):
 
     @property
     def is_complete(self) -> bool:
-        return all(v.strip() for v in (self.budget, self.authority, self.need, self.timeline))
+        return not self.missing
 
     @property
     def missing(self) -> list[str]:
-        return [f for f in ("budget", "authority", "need", "timeline") if not getattr(self, f).strip()]
+        return [f for f in BANT_CRITERIA if not getattr(self, f).strip()]
 
 
 class OpportunityStatus(models.TextChoices):

@@ -15,6 +15,7 @@ from accounts.selectors import managed_team_ids
 from leadcrm.models import AuditEntry
 from leads import funnel, lifecycle
 from leads.models import (
+    BANT_CRITERIA,
     Assignment,
     Bant,
     Lead,
@@ -219,7 +220,7 @@ def lead_move_facts(*, lead: Lead, to: str, user: User | None, reason: str = "",
         mql_threshold=mql_threshold(),
         override=override,
         reason=reason or "",
-        bant_missing=tuple(bant.missing) if bant else ("budget", "authority", "need", "timeline"),
+        bant_missing=tuple(bant.missing) if bant else BANT_CRITERIA,
         has_owner=lead.owner_id is not None,
         actor_is_owner=user is not None and user.pk == lead.owner_id,
         opportunity_complete=bool(

@@ -2,15 +2,40 @@
 
 from __future__ import annotations
 
+from itertools import chain
+
 from rest_framework import serializers
 
 from accounts.models import User
 from leadcrm import fields
-from leads.models import EVENT_TYPES, Grade, Lead, Stage, TouchpointType
+from leads.fields import (
+    ACTIVITY_FIELDS,
+    CONSENT_FIELDS,
+    INPUT_FIELDS,
+    LIFECYCLE_FIELDS,
+    MAX_COMPANY_SIZE,
+    SCORE_FIELDS,
+    UTM_FIELDS,
+    InputField,
+)
+from leads.models import EVENT_TYPES, Grade, Lead, Stage, Touchpoint, TouchpointType
 from leads.normalize import normalize_currency, normalize_properties
 from leads.validation import clean_lead_row
 
-UTM = ("utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content")
+# What the API answers for a lead: the inputs (with the company's id), then the read-only
+# lifecycle, owner, scores, consent and activity.
+OUTPUT_FIELDS = [
+    "id",
+    *chain.from_iterable((f.name, "company_id") if f.name == "company" else (f.name,) for f in INPUT_FIELDS),
+    *LIFECYCLE_FIELDS,
+    "owner",
+    "team",
+    *SCORE_FIELDS,
+    *CONSENT_FIELDS,
+    *ACTIVITY_FIELDS,
+    "created_at",
+    "updated_at",
+]
 
 
 class PropertiesField(serializers.JSONField):
@@ -21,32 +46,30 @@ class PropertiesField(serializers.JSONField):
             raise serializers.ValidationError(str(exc)) from exc
 
 
+def _input_field(spec: InputField) -> serializers.Field:
+    """The documented shape of one lead input (the rules themselves: `clean_lead_row`)."""
+    if spec.kind == "email":
+        return serializers.EmailField(max_length=spec.max_length)
+    if spec.kind == "size":
+        return serializers.IntegerField(min_value=0, max_value=MAX_COMPANY_SIZE, required=False, allow_null=True)
+    if spec.kind == "properties":
+        return PropertiesField(required=False)
+    source = {"source": spec.attr} if spec.attr != spec.name else {}
+    return serializers.CharField(max_length=spec.max_length, required=False, allow_blank=True, **source)
+
+
 class LeadInputSerializer(serializers.Serializer):
     """The public lead fields of SPEC.md, normalised: country to ISO alpha-2, phone to E.164
     when it parses, e-mail lower-cased, `company` to the company name."""
 
-    email = serializers.EmailField(max_length=254)
-    first_name = serializers.CharField(max_length=100, required=False, allow_blank=True)
-    last_name = serializers.CharField(max_length=100, required=False, allow_blank=True)
-    phone = serializers.CharField(max_length=40, required=False, allow_blank=True)
-    job_title = serializers.CharField(max_length=150, required=False, allow_blank=True)
-    company = serializers.CharField(max_length=200, required=False, allow_blank=True, source="company_name")
-    company_domain = serializers.CharField(max_length=253, required=False, allow_blank=True)
-    industry = serializers.CharField(max_length=100, required=False, allow_blank=True)
-    company_size = serializers.IntegerField(min_value=0, max_value=10_000_000, required=False, allow_null=True)
-    country = serializers.CharField(max_length=100, required=False, allow_blank=True)
-    city = serializers.CharField(max_length=100, required=False, allow_blank=True)
-    source = serializers.CharField(max_length=100, required=False, allow_blank=True)
-    utm_source = serializers.CharField(max_length=200, required=False, allow_blank=True)
-    utm_medium = serializers.CharField(max_length=200, required=False, allow_blank=True)
-    utm_campaign = serializers.CharField(max_length=200, required=False, allow_blank=True)
-    utm_term = serializers.CharField(max_length=200, required=False, allow_blank=True)
-    utm_content = serializers.CharField(max_length=200, required=False, allow_blank=True)
-    properties = PropertiesField(required=False)
+    # The fields come from the one table, `leads.fields.INPUT_FIELDS`.
+
+    def get_fields(self):
+        return {**{spec.name: _input_field(spec) for spec in INPUT_FIELDS}, **super().get_fields()}
 
     def to_internal_value(self, data):
-        """The fields above document the shape; the rules live in `clean_lead_row`, shared
-        with the bulk path."""
+        """The fields document the shape; the rules live in `clean_lead_row`, shared with
+        the bulk path, the CSV import and the admin."""
         clean, errors = clean_lead_row(data, partial=self.partial)
         if errors:
             raise serializers.ValidationError(errors)
@@ -76,40 +99,7 @@ class LeadOutputSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Lead
-        fields = [
-            "id",
-            "email",
-            "first_name",
-            "last_name",
-            "phone",
-            "job_title",
-            "company",
-            "company_id",
-            "company_domain",
-            "industry",
-            "company_size",
-            "country",
-            "city",
-            "source",
-            *UTM,
-            "properties",
-            "stage",
-            "stage_changed_at",
-            "closed_at",
-            "owner",
-            "team",
-            "score",
-            "fit_score",
-            "engagement_score",
-            "grade",
-            "conversion_probability",
-            "consent_status",
-            "consent_at",
-            "last_activity_at",
-            "activity_count",
-            "created_at",
-            "updated_at",
-        ]
+        fields = OUTPUT_FIELDS
         read_only_fields = fields
 
 
@@ -171,12 +161,15 @@ class EventInputSerializer(serializers.Serializer):
     visitor_id = serializers.CharField(required=False, max_length=100, allow_blank=False)
     url = serializers.URLField(required=False, allow_blank=True, max_length=2000)
     occurred_at = fields.DateTimeField(required=False)
-    utm_source = serializers.CharField(max_length=200, required=False, allow_blank=True)
-    utm_medium = serializers.CharField(max_length=200, required=False, allow_blank=True)
-    utm_campaign = serializers.CharField(max_length=200, required=False, allow_blank=True)
-    utm_term = serializers.CharField(max_length=200, required=False, allow_blank=True)
-    utm_content = serializers.CharField(max_length=200, required=False, allow_blank=True)
     properties = PropertiesField(required=False)
+
+    def get_fields(self):
+        fields = super().get_fields()
+        properties = fields.pop("properties")
+        for name in UTM_FIELDS:  # as long as the touchpoint's columns
+            max_length = Touchpoint._meta.get_field(name).max_length
+            fields[name] = serializers.CharField(max_length=max_length, required=False, allow_blank=True)
+        return {**fields, "properties": properties}
 
     def validate(self, attrs: dict) -> dict:
         if not (attrs.get("email") or attrs.get("lead_id") or attrs.get("visitor_id")):

@@ -26,25 +26,22 @@ from leadcrm.actors import Actor, ActorType
 from leadcrm.errors import ServiceError, TransitionRefused
 from leads import lifecycle, queue_html, selectors, services, timeline_html, worklists
 from leads.exports import csv_response
-from leads.models import OPEN_STAGES, Bant, ConsentStatus, Grade, Lead, Opportunity, ScoreChange, Stage, TouchpointType
+from leads.fields import EXPORT_COLUMNS
+from leads.models import (
+    BANT_FIELDS,
+    OPEN_STAGES,
+    Bant,
+    ConsentStatus,
+    Grade,
+    Lead,
+    Opportunity,
+    ScoreChange,
+    Stage,
+    TouchpointType,
+)
 from leads.normalize import normalize_currency
 
 HISTORY_LIMIT = 100  # newest timeline entries on the page; the API pages through all of them
-EXPORT_COLUMNS = (
-    ("id", "id"),
-    ("email", "email"),
-    ("first_name", "first_name"),
-    ("last_name", "last_name"),
-    ("company", "company_name"),
-    ("country", "country"),
-    ("source", "source"),
-    ("utm_campaign", "utm_campaign"),
-    ("stage", "stage"),
-    ("grade", "grade"),
-    ("score", "score"),
-    ("owner", "owner__username"),
-    ("created_at", "created_at"),
-)
 
 
 def LEADS_PREFIX() -> str:  # noqa: N802
@@ -311,7 +308,7 @@ def lead_move(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 def lead_bant(request: HttpRequest, pk: int) -> HttpResponse:
     lead = _workable(request, pk)
-    fields = {f: request.POST.get(f, "").strip()[:5000] for f in ("budget", "authority", "need", "timeline", "notes")}
+    fields = {f: request.POST.get(f, "").strip()[:5000] for f in BANT_FIELDS}
     services.lead_bant_set(lead_id=lead.pk, actor=_actor(request), **fields)
     messages.success(request, _("BANT saved."))
     return _back(request, lead)

@@ -1,8 +1,8 @@
 """Capture and edit one lead: create it, or update the lead its e-mail already names.
 
 A capture never wipes a known value with a blank; a capture of a lead the sender cannot see
-changes nothing on it (what was sent is kept as a touchpoint and its owner is told). The
-field lists here say what a capture or an edit may write and what an edit audits.
+changes nothing on it (what was sent is kept as a touchpoint and its owner is told). What a
+capture or an edit may write is `leads.fields.WRITABLE_FIELDS`; what an edit audits is here.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from leadcrm.actors import Actor
 from leadcrm.bulk import bulk_insert
 from leadcrm.errors import ServiceError
 from leads import selectors
+from leads.fields import UTM_FIELDS, WRITABLE_FIELDS
 from leads.models import (
     Company,
     Lead,
@@ -29,26 +30,6 @@ from leads.models import (
 )
 from leads.normalize import company_domain_from_email, merge_properties
 
-# Fields a capture or an update may write; the lifecycle and scores are not among them.
-WRITABLE_FIELDS = (
-    "first_name",
-    "last_name",
-    "phone",
-    "job_title",
-    "company_name",
-    "company_domain",
-    "industry",
-    "company_size",
-    "country",
-    "city",
-    "source",
-    "utm_source",
-    "utm_medium",
-    "utm_campaign",
-    "utm_term",
-    "utm_content",
-)
-UTM_FIELDS = ("utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content")
 # What a lead edit audits as old → new (the company link follows company_name/domain).
 AUDITED_FIELDS = (*WRITABLE_FIELDS, "email", "properties", "company")
 

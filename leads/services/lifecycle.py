@@ -18,6 +18,7 @@ from leadcrm.actors import Actor
 from leadcrm.errors import ServiceError, TransitionRefused
 from leads import lifecycle, selectors
 from leads.models import (
+    BANT_FIELDS,
     CLOSED_STAGES,
     Bant,
     Lead,
@@ -150,8 +151,7 @@ def lead_transition(*, lead_id: int, to: str, actor: Actor, reason: str = "", ov
 
 def lead_bant_set(*, lead_id: int, actor: Actor, **fields: str) -> Bant:
     """Record the BANT qualification (budget, authority, need, timeline, notes)."""
-    allowed = {"budget", "authority", "need", "timeline", "notes"}
-    unknown = set(fields) - allowed
+    unknown = set(fields) - set(BANT_FIELDS)
     if unknown:
         raise ServiceError({f: ["Unknown BANT field."] for f in unknown})
     with transaction.atomic():

@@ -15,10 +15,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from leads import funnel, lifecycle
-from leads.admin import OpportunityAdminForm
+from leads.admin import LeadAdminForm, OpportunityAdminForm
+from leads.csv_import import PLACEHOLDERS, validate_line
+from leads.fields import INPUT_FIELDS
 from leads.models import FUNNEL_STAGES, Lead, Opportunity, Stage
 from leads.normalize import normalize_currency
-from leads.serializers import OpportunityInputSerializer
+from leads.serializers import LeadInputSerializer, OpportunityInputSerializer
 
 # --- the funnel -----------------------------------------------------------------------------
 
@@ -203,3 +205,89 @@ def test_a_value_the_api_refuses_the_page_leaves_out(client, auth_client, filter
     page = client.get(reverse("leads-list"), {**params, "source": "web"})
     assert page.status_code == 200
     assert sorted(lead.email for lead in page.context["rows"]) == ["ann@acme.example", "cy@acme.example"]
+
+
+# --- lead input: one set of rules for the API, the admin form and the CSV import -----------
+
+TEXT_INPUTS = [f for f in INPUT_FIELDS if f.kind == "text"]
+
+
+def _api_errors(name: str, value) -> dict:
+    data = LeadInputSerializer(data={"email": "a@example.com", name: value})
+    data.is_valid()
+    return data.errors
+
+
+def _admin_errors(attr: str, value) -> dict:
+    form = LeadAdminForm(data={"email": "a@example.com", attr: value, "stage": "MCL"})
+    form.is_valid()
+    return form.errors
+
+
+def _csv_errors(name: str, value: str) -> list[str]:
+    result = validate_line(2, ["email", "col"], ["a@example.com", value], {"email": "email", "col": name})
+    return [e["column"] for e in result.errors]
+
+
+def test_every_text_input_is_as_long_as_its_column_but_the_country():
+    for spec in TEXT_INPUTS:
+        column = Lead._meta.get_field(spec.attr).max_length
+        assert spec.max_length == (column if spec.name != "country" else 100), spec
+    assert LeadInputSerializer().fields["first_name"].max_length == Lead._meta.get_field("first_name").max_length
+    country = next(f for f in TEXT_INPUTS if f.name == "country")
+    assert LeadAdminForm().fields["country"].max_length == country.max_length
+
+
+@pytest.mark.parametrize(
+    "name,value",
+    [
+        ("first_name", "x" * 101),
+        ("company", "y" * 201),
+        ("country", "Atlantis"),
+        ("company_domain", "localhost"),
+        ("utm_campaign", "z" * 201),
+        ("company_size", "-3"),
+        ("company_size", "many"),
+    ],
+)
+@pytest.mark.django_db
+def test_the_same_bad_input_is_refused_by_the_api_the_admin_and_the_import(name, value):
+    attr = next(f.attr for f in INPUT_FIELDS if f.name == name)
+    assert name in _api_errors(name, value)
+    assert attr in _admin_errors(attr, value)
+    assert _csv_errors(name, value) == ["col"]
+
+
+@pytest.mark.django_db
+def test_the_admin_normalises_as_the_api_does():
+    form = LeadAdminForm(
+        data={
+            "email": "Ann@Example.COM",
+            "country": "Allemagne",
+            "phone": "030 1234567",
+            "company_domain": "https://www.acme.example/about",
+            "stage": "MCL",
+        }
+    )
+    form.is_valid()
+    api = LeadInputSerializer(
+        data={"email": "Ann@Example.COM", "country": "Allemagne", "phone": "030 1234567",
+              "company_domain": "https://www.acme.example/about"}
+    )  # fmt: skip
+    assert api.is_valid(), api.errors
+    for attr in ("email", "country", "phone", "company_domain"):
+        assert form.cleaned_data[attr] == api.validated_data[attr], attr
+
+
+PLAIN_TEXT = st.text(alphabet=st.characters(blacklist_categories=["Cs", "Cc"]), max_size=260).filter(
+    lambda v: v.strip().lower() not in PLACEHOLDERS
+)
+
+
+@pytest.mark.django_db
+@settings(max_examples=80, deadline=None)
+@given(spec=st.sampled_from(TEXT_INPUTS), value=PLAIN_TEXT)
+def test_any_text_is_taken_or_refused_alike_by_the_api_the_admin_and_the_import(spec, value):
+    api_refuses = spec.name in _api_errors(spec.name, value)
+    assert (spec.attr in _admin_errors(spec.attr, value)) is api_refuses, (spec.name, value)
+    assert bool(_csv_errors(spec.name, value)) is api_refuses, (spec.name, value)
