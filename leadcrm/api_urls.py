@@ -5,10 +5,17 @@ from django.urls import path
 from accounts import api as accounts_api
 from leadcrm import api_jobs, audit_api
 from leads import api as leads_api
+from nurturing import api as nurturing_api
 from routing import api as routing_api
 from scoring import api as scoring_api
 
 urlpatterns = [
+    # nurturing: segments
+    path("segments/", nurturing_api.SegmentList.as_view(), name="segment-list"),
+    path("segments/count/", nurturing_api.SegmentCount.as_view(), name="segment-count"),
+    path("segments/<int:pk>/", nurturing_api.SegmentDetail.as_view(), name="segment-detail"),
+    path("segments/<int:pk>/members/", nurturing_api.SegmentMembers.as_view(), name="segment-members"),
+    path("segments/<int:pk>/changes/", nurturing_api.SegmentChanges.as_view(), name="segment-changes"),
     path("leads/", leads_api.LeadListCreate.as_view(), name="lead-list"),
     path("leads/bulk/", leads_api.LeadBulk.as_view(), name="lead-bulk"),
     path("leads/<int:pk>/", leads_api.LeadDetail.as_view(), name="lead-detail"),

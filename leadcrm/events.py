@@ -21,6 +21,9 @@ LEAD_ASSIGNED = "lead.assigned"
 LEAD_SCORE_CHANGED = "lead.score_changed"
 # After a rescore of given leads (changed or not); `cause` says why they were rescored.
 LEAD_SCORED = "lead.scored"
+# A lead entered or left a segment (`segment_id` in the payload): workflows trigger on these.
+SEGMENT_ENTERED = "segment.entered"
+SEGMENT_LEFT = "segment.left"
 # Work kicked off by a service (not about given leads): one task, its own arguments.
 JOB_REQUESTED = "job.requested"
 
@@ -58,10 +61,24 @@ REACTIONS: dict[str, tuple[str | Reaction, ...]] = {
         "scoring.tasks.leads_rescore",
         "routing.tasks.sla_first_touch",
     ),
-    LEAD_STAGE_CHANGED: ("routing.tasks.leads_route_on_stage", "routing.tasks.sla_first_touch"),
-    LEAD_ASSIGNED: ("routing.tasks.sla_clocks_sync",),
+    LEAD_STAGE_CHANGED: (
+        "routing.tasks.leads_route_on_stage",
+        "routing.tasks.sla_first_touch",
+        Reaction("nurturing.tasks.segments_refresh", {"trigger": LEAD_STAGE_CHANGED}),
+    ),
+    LEAD_ASSIGNED: (
+        "routing.tasks.sla_clocks_sync",
+        Reaction("nurturing.tasks.segments_refresh", {"trigger": LEAD_ASSIGNED}),
+    ),
     LEAD_SCORE_CHANGED: (),
-    LEAD_SCORED: (Reaction("routing.tasks.leads_route_on_capture", when={"cause": LEAD_CREATED}),),
+    # Every write that changes what a segment reads (fields, consent, activity) is rescored,
+    # so segments re-check their leads after the score they may filter on.
+    LEAD_SCORED: (
+        Reaction("routing.tasks.leads_route_on_capture", when={"cause": LEAD_CREATED}),
+        Reaction("nurturing.tasks.segments_refresh", {"trigger": LEAD_SCORED}),
+    ),
+    SEGMENT_ENTERED: (),
+    SEGMENT_LEFT: (),
 }
 
 

@@ -250,6 +250,8 @@ SPECTACULAR_SETTINGS = {
         "StageEnum": "leads.models.Stage",
         "TouchpointTypeEnum": "leads.models.TouchpointType",
         "PublicEventTypeEnum": "leads.models.EVENT_TYPES",
+        "SegmentKindEnum": "nurturing.models.SegmentKind",
+        "SegmentChangeKindEnum": "nurturing.models.SegmentChangeKind",
     },
 }
 
@@ -315,6 +317,8 @@ CELERY_BEAT_SCHEDULE: dict = {
     "leads-dashboard-rollup": {"task": "leads.tasks.dashboard_rollup_refresh", "schedule": 300.0},
     # Engagement decays without events: bring the scores down every night.
     "scoring-decay-nightly": {"task": "scoring.tasks.scores_decay", "schedule": crontab(hour=2, minute=15)},
+    # Segments with a time window ("visited in the last 7 days") lose leads with no event.
+    "nurturing-segments-windows": {"task": "nurturing.tasks.segments_windows_refresh", "schedule": crontab(minute=20)},
     "scoring-predictive-retrain-weekly": {
         "task": "scoring.tasks.predictive_train",
         "schedule": crontab(hour=3, minute=30, day_of_week=0),

@@ -14,6 +14,7 @@ from accounts.models import Role, User
 from accounts.selectors import managed_team_ids
 from leadcrm.models import AuditEntry
 from leads import funnel, lifecycle
+from leads.filters import LeadFilter
 from leads.models import (
     BANT_CRITERIA,
     Assignment,
@@ -249,3 +250,19 @@ def lead_stage_options(*, lead: Lead, user: User) -> list[dict]:
         }
         for dst, failure in lifecycle.allowed_targets(facts_for, lead.stage)
     ]
+
+
+# The names the leads list filters by (API and pages); a saved segment takes the same.
+LEAD_FILTER_NAMES = frozenset(LeadFilter.base_filters)
+
+
+def leads_filtered(qs: QuerySet[Lead], params: dict) -> QuerySet[Lead]:
+    """`qs` narrowed by the leads list's filters (leads.filters) for a caller with no user
+    of its own (a saved segment, whose values `leads_filter_errors` checked first)."""
+    return LeadFilter(params, queryset=qs).qs
+
+
+def leads_filter_errors(params: dict) -> dict[str, list[str]]:
+    """What the leads list's filters cannot read in these values, per name (empty: none)."""
+    form = LeadFilter(params, queryset=Lead.objects.none()).form
+    return {} if form.is_valid() else {k: [str(m) for m in v] for k, v in form.errors.items()}

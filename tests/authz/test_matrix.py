@@ -39,6 +39,7 @@ from leadcrm.actors import Actor
 from leadcrm.models import Job
 from leads import imports
 from leads.models import SavedFilter
+from nurturing.models import Segment
 from routing.models import Partner, PartnerOffer, RoutingRule, SlaPolicy, Territory
 from scoring.models import FitRule, PredictiveModel, RuleSet
 from tests.authz.urlconf import Operation, operations
@@ -245,6 +246,16 @@ RULES: dict[tuple[str, str], Rule | list[Rule]] = {
     ("api:partner-offer-decline", "POST"): row("401 ok 403 404 404 ok", "offer"),
     # --- the audit log: everyone reads what concerns what they see (its own tests: scope) ---
     ("api:audit-list", "GET"): row(SIGNED_IN_API),
+    # --- segments: marketing writes, every signed-in user reads (members: the leads it sees) ---
+    ("api:segment-list", "GET"): row(SIGNED_IN_API),
+    ("api:segment-list", "POST"): row(MARKETING_API),
+    ("api:segment-count", "POST"): row(MARKETING_API),
+    ("api:segment-detail", "GET"): row(SIGNED_IN_API, "segment"),
+    ("api:segment-detail", "PATCH"): row(MARKETING_API, "segment"),
+    ("api:segment-detail", "DELETE"): row(MARKETING_API, "segment"),
+    ("api:segment-members", "GET"): row(SIGNED_IN_API, "segment"),
+    ("api:segment-members", "POST"): row(MARKETING_API, "segment"),
+    ("api:segment-changes", "GET"): row(SIGNED_IN_API, "segment"),
     # --- pages ---
     ("dashboard", "GET"): row(SIGNED_IN_PAGE),
     ("dashboard", "POST"): row(SIGNED_IN_PAGE),
@@ -404,6 +415,7 @@ def _build_world() -> SimpleNamespace:
         "saved_filter": SavedFilter.objects.create(user=users["sdr"], name="mine", query="stage=MQL"),
         "job_admin": Job.objects.create(kind="routing.route", created_by=users["admin"]),
         "job_mine": Job.objects.create(kind="scoring.rescore", created_by=users["marketing"]),
+        "segment": Segment.objects.create(name="Matrix list", kind="static"),
     }
     PredictiveModel.objects.create(version=1, algorithm="matrix", auc=0.5, blob=b"")
     tokens = {role: Token.objects.create(user=user).key for role, user in users.items()}

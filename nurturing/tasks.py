@@ -1,0 +1,18 @@
+"""Background work of nurturing: take ids, call one service, own the retries."""
+
+from celery import shared_task
+
+from nurturing import services
+
+RETRY = {"autoretry_for": (Exception,), "retry_backoff": True, "retry_backoff_max": 300, "max_retries": 8}
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True, **RETRY)
+def segments_refresh(lead_ids: list[int], trigger: str = "", **_: object) -> int:
+    """A domain event about these leads: re-check them against the dynamic segments."""
+    return services.segments_refresh(lead_ids=lead_ids, cause=trigger)
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True, **RETRY)
+def segments_windows_refresh() -> int:
+    return services.segments_windows_refresh()
