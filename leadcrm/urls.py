@@ -14,6 +14,7 @@ urlpatterns = [
     ),
     path("api/v1/", include(("leadcrm.api_urls", "api"))),  # names: "api:<name>"
     path("scoring/", include("scoring.urls")),
+    path("nurturing/", include("nurturing.urls")),
     path("", include("accounts.urls")),
     path("", include("leads.urls")),
     path("", include("routing.urls")),
