@@ -59,7 +59,7 @@ def user_create(*, password: str, actor: Actor | None = None, **fields: object) 
         actor=actor,
         action="user.create",
         target=user,
-        changes={k: [None, v] for k, v in audit.snapshot(user, [*given, "is_staff"]).items()},
+        changes=audit.created(user, [*given, "is_staff"]),
     )
     return user
 
@@ -124,7 +124,7 @@ def team_create(
         actor=actor,
         action="team.create",
         target=team,
-        changes={k: [None, v] for k, v in audit.snapshot(team, ("name", "manager", "timezone")).items()},
+        changes=audit.created(team, ("name", "manager", "timezone")),
     )
     return team
 

@@ -23,8 +23,21 @@ EXPORT_COLUMNS = (
 )
 
 
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Shown in the admin, written elsewhere: through the services, which check and audit."""
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
 @admin.register(AuditEntry)
-class AuditEntryAdmin(admin.ModelAdmin):
+class AuditEntryAdmin(ReadOnlyAdmin):
     list_display = ("at", "actor", "actor_kind", "action", "target_type", "target_id", "target_repr")
     list_filter = ("action", "actor_kind", "target_type", ("at", admin.DateFieldListFilter))
     search_fields = ("action", "target_repr", "target_id", "actor__username")
@@ -37,15 +50,6 @@ class AuditEntryAdmin(admin.ModelAdmin):
 
     def has_view_permission(self, request, obj=None) -> bool:
         return self.admin_site.has_permission(request)  # every admin reads the log
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
 
     @admin.action(description="Export the selected entries as CSV")
     def export_csv(self, request, queryset):

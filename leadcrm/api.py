@@ -2,6 +2,7 @@
 
 from django.core.exceptions import ObjectDoesNotExist, RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.shortcuts import get_object_or_404
 from rest_framework import status
 from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
@@ -57,3 +58,11 @@ class StableCursorPagination(CursorPagination):
         if ordering[-1].lstrip("-") not in ("id", "pk"):
             ordering = (*ordering, "-id" if ordering[0].startswith("-") else "id")
         return ordering
+
+
+def checked_object(view, request, queryset, pk):
+    """The object of `queryset` (what the caller may see) or 404, then the view's object
+    permissions (e.g. a write role on it): 404 before 403, so a hidden object stays hidden."""
+    obj = get_object_or_404(queryset, pk=pk)
+    view.check_object_permissions(request, obj)
+    return obj

@@ -59,6 +59,16 @@ def snapshot(obj: models.Model, fields: Iterable[str]) -> dict[str, Any]:
     return out
 
 
+def created(obj: models.Model, fields: Iterable[str]) -> dict[str, list]:
+    """The changes of a creation: each field from nothing to its value."""
+    return {k: [None, v] for k, v in snapshot(obj, fields).items()}
+
+
+def deleted(obj: models.Model, fields: Iterable[str]) -> dict[str, list]:
+    """The changes of a deletion: each field from its value to nothing."""
+    return {k: [v, None] for k, v in snapshot(obj, fields).items()}
+
+
 def _same(a: Any, b: Any) -> bool:
     return _key(a) == _key(b)
 

@@ -12,7 +12,7 @@ from rest_framework.views import APIView
 
 from accounts.models import Role
 from leadcrm.actors import actor_of
-from leadcrm.api import StableCursorPagination
+from leadcrm.api import StableCursorPagination, checked_object
 from leadcrm.permissions import roles
 from nurturing import selectors, services
 from nurturing.models import Segment
@@ -70,9 +70,7 @@ class SegmentDetail(APIView):
     permission_classes = DETAIL_PERMISSIONS
 
     def _segment(self, request, pk: int) -> Segment:
-        segment = get_object_or_404(selectors.segments_visible_to(request.user), pk=pk)
-        self.check_object_permissions(request, segment)
-        return segment
+        return checked_object(self, request, selectors.segments_visible_to(request.user), pk)
 
     @extend_schema(responses=SegmentOutputSerializer)
     def get(self, request, pk: int):
@@ -105,9 +103,7 @@ class SegmentMembers(GenericAPIView):
     queryset = Segment.objects.none()  # the path's `pk` is a segment's (for the schema)
 
     def _segment(self, request, pk: int) -> Segment:
-        segment = get_object_or_404(selectors.segments_visible_to(request.user), pk=pk)
-        self.check_object_permissions(request, segment)
-        return segment
+        return checked_object(self, request, selectors.segments_visible_to(request.user), pk)
 
     @extend_schema(responses=MemberSerializer(many=True))
     def get(self, request, pk: int):

@@ -22,7 +22,7 @@ def leads_matching(segment_filter: dict, *, now: dt.datetime | None = None) -> Q
     list's own filter, so a segment saved from the list holds what the list showed."""
     now = now or timezone.now()
     params = {k: v for k, v in segment_filter.items() if k not in EXTRA_KEYS}
-    qs = lead_selectors.leads_filtered(Lead.objects.all(), params)
+    qs = lead_selectors.leads_filtered(Lead.objects.order_by(), params).order_by()
     if "team" in segment_filter:
         qs = qs.filter(team_id=segment_filter["team"])
     if "consent" in segment_filter:

@@ -38,7 +38,7 @@ def segment_create(*, actor: Actor, name: str, kind: str = SegmentKind.DYNAMIC, 
             actor=actor,
             action="nurturing.segment.create",
             target=segment,
-            changes={k: [None, v] for k, v in audit.snapshot(segment, SEGMENT_FIELDS).items()},
+            changes=audit.created(segment, SEGMENT_FIELDS),
         )
     if segment.is_dynamic:
         segment_evaluate(segment_id=segment.pk, cause="segment.created")
@@ -83,7 +83,7 @@ def segment_delete(*, actor: Actor, segment_id: int) -> None:
             actor=actor,
             action="nurturing.segment.delete",
             target=segment,
-            changes={k: [v, None] for k, v in audit.snapshot(segment, SEGMENT_FIELDS).items()},
+            changes=audit.deleted(segment, SEGMENT_FIELDS),
         )
         segment.delete()
 
