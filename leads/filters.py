@@ -48,13 +48,14 @@ class CountryFilter(django_filters.CharFilter):
 
 
 class LeadFilter(django_filters.FilterSet):
-    stage = django_filters.MultipleChoiceFilter(choices=Stage.choices)
+    # Columns of the lead itself: no join, so no DISTINCT (which would sort every match).
+    stage = django_filters.MultipleChoiceFilter(choices=Stage.choices, distinct=False)
     owner = OwnerFilter(method="filter_owner", help_text=OWNER_HELP)
     source = django_filters.CharFilter()
     campaign = django_filters.CharFilter(field_name="utm_campaign", help_text="The leads' `utm_campaign`.")
     score_min = fields.IntegerFilter(field_name="score", lookup_expr="gte")
     score_max = fields.IntegerFilter(field_name="score", lookup_expr="lte")
-    grade = django_filters.MultipleChoiceFilter(choices=Grade.choices)
+    grade = django_filters.MultipleChoiceFilter(choices=Grade.choices, distinct=False)
     country = CountryFilter()
     created_after = fields.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
     created_before = fields.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")

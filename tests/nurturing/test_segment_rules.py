@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from hypothesis import given
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from nurturing.segment_rules import FilterInvalid, clean_filter, evaluation_order, has_time_window
@@ -68,12 +68,13 @@ def test_not_an_object_is_refused():
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=10), inner, max_size=4),
-    max_leaves=12,
+    max_leaves=6,
 )
 keys = st.sampled_from(sorted(LIST_KEYS | {"team", "consent", "properties", "events", "segments", "x"}))
 
 
-@given(st.dictionaries(keys, json_values, max_size=6))
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(st.dictionaries(keys, json_values, max_size=5))
 def test_any_json_is_either_clean_or_a_field_error(raw):
     try:
         got = clean(raw)
