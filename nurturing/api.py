@@ -105,7 +105,7 @@ class SegmentMembers(GenericAPIView):
     def _segment(self, request, pk: int) -> Segment:
         return checked_object(self, request, selectors.segments_visible_to(request.user), pk)
 
-    @extend_schema(responses=MemberSerializer(many=True))
+    @extend_schema(operation_id="segment_members", responses=MemberSerializer(many=True))
     def get(self, request, pk: int):
         segment = self._segment(request, pk)
         page = self.paginate_queryset(selectors.segment_members(segment=segment, user=request.user))
@@ -129,6 +129,7 @@ class SegmentChanges(GenericAPIView):
     serializer_class = SegmentChangeSerializer
     queryset = Segment.objects.none()
 
+    @extend_schema(operation_id="segment_changes", responses=SegmentChangeSerializer(many=True))
     def get(self, request, pk: int):
         segment = get_object_or_404(selectors.segments_visible_to(request.user), pk=pk)
         page = self.paginate_queryset(selectors.segment_changes(segment=segment, user=request.user))

@@ -103,3 +103,11 @@ def predictive_model_active() -> PredictiveModel | None:
 
 def predictive_models() -> QuerySet[PredictiveModel]:
     return PredictiveModel.objects.defer("blob")
+
+
+def fit_points_of(*, ruleset: RuleSet, profiles: list[dict]) -> list[int]:
+    """The fit points each profile (lead fields by name, as a capture gives them) would
+    get under the rule set: the real engine's, for a lead not yet written (the demo data
+    ranks its generated people by it)."""
+    compiled = engine.compile_ruleset(ruleset_spec(ruleset))
+    return [engine.fit_points(compiled, engine.LeadFacts(id=0, fields=fields))[0] for fields in profiles]

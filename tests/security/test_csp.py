@@ -12,6 +12,7 @@ from django.urls import reverse
 
 from accounts.models import Role
 from leads.models import ImportJob, ImportStatus
+from nurturing.models import Segment
 from tests.authz.urlconf import operations
 from tests.factories import LeadFactory, TeamFactory, UserFactory
 
@@ -42,7 +43,9 @@ def world(db):
     job = ImportJob.objects.create(
         created_by=admin, filename="a.csv", data=b"email\nx@example.com\n", status=ImportStatus.DONE
     )
-    return {"admin": admin, "pk": {"lead-detail": lead.pk, "import-detail": job.pk, "import-progress": job.pk}}
+    segment = Segment.objects.create(name="CSP list", kind="static")
+    pks = {"lead-detail": lead.pk, "import-detail": job.pk, "import-progress": job.pk, "segment-detail": segment.pk}
+    return {"admin": admin, "pk": pks}
 
 
 def _page_urls(pks: dict[str, int]) -> list[str]:

@@ -20,7 +20,7 @@ a past instant, and the demo's reports need their dates. Every stage path is che
 against `leads.lifecycle.ALLOWED_MOVES` / `SKIP_RULES` before anything is saved; no domain
 event is emitted for the history (no webhook, scoring or routing runs on it). The leads
 are written unscored: the real engine scores them. Which leads reach the deepest stages
-follows the rule set's fit (`scoring.engine.fit_points`) plus noise; the activity
+follows the rule set's fit (`scoring.selectors.fit_points_of`) plus noise; the activity
 roll-up is `leads.services.lead_activity_refresh`; then the rule set is activated and
 every lead rescored set-based and synchronously (`scoring.services.leads_rescore_all`:
 MCL leads crossing the threshold are promoted to MQL with their StageChange row) and the
@@ -104,7 +104,6 @@ from leads.models import (
 )
 from routing import services as routing_services
 from routing.models import Partner, SlaPolicy, Territory
-from scoring import engine
 from scoring import selectors as scoring_selectors
 from scoring import services as scoring_services
 from scoring.models import RuleSet
@@ -372,16 +371,13 @@ class Command(BaseCommand):
         """The profile's fit points under the demo's rule set (the real engine's; custom
         fields and consent are drawn later and left out of the ranking)."""
         company = spec["company_obj"]
-        facts = engine.LeadFacts(
-            id=0,
-            fields={
-                "industry": company.industry,
-                "company_size": company.size,
-                "country": company.country,
-                "job_title": spec["job_title"],
-            },
-        )
-        return engine.fit_points(self.compiled, facts)[0]
+        fields = {
+            "industry": company.industry,
+            "company_size": company.size,
+            "country": company.country,
+            "job_title": spec["job_title"],
+        }
+        return scoring_selectors.fit_points_of(ruleset=self.ruleset, profiles=[fields])[0]
 
     def _times(self, spec: dict) -> list[dt.datetime]:
         """Creation time and one increasing time per later move, within the last 90 days."""
@@ -774,7 +770,7 @@ class Command(BaseCommand):
         ruleset = scoring_services.ruleset_create(data=SCORING_RULESET, actor=marketing)
         for rule in NEGATIVE_ENGAGEMENT_RULES:
             scoring_services.rule_create(ruleset_id=ruleset.pk, kind="engagement", data=rule, actor=marketing)
-        self.compiled = engine.compile_ruleset(scoring_selectors.ruleset_spec(ruleset))
+        self.ruleset = ruleset
         return ruleset
 
     def score_and_route(self, users: dict[str, User], ruleset: RuleSet) -> dict:
