@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 
+import django_filters
 from django.conf import settings
 from django.db import connection
 from django.db.models import Count, Q, QuerySet
@@ -254,6 +255,10 @@ def lead_stage_options(*, lead: Lead, user: User) -> list[dict]:
 
 # The names the leads list filters by (API and pages); a saved segment takes the same.
 LEAD_FILTER_NAMES = frozenset(LeadFilter.base_filters)
+# Those of them that take several values (`stage=MQL&stage=SQL`).
+LEAD_FILTER_MULTI = frozenset(
+    name for name, f in LeadFilter.base_filters.items() if isinstance(f, django_filters.MultipleChoiceFilter)
+)
 
 
 def leads_filtered(qs: QuerySet[Lead], params: dict) -> QuerySet[Lead]:

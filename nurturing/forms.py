@@ -62,12 +62,12 @@ class SegmentForm(forms.Form):
         return out
 
 
-def list_query_filter(params, *, names) -> dict:
+def list_query_filter(params, *, names, multi) -> dict:
     """A leads-list query string as a segment filter: the names the leads list filters by,
     multi-valued ones as lists ("Save as segment" on the list)."""
     out: dict = {}
     for key in names:
         values = [v for v in params.getlist(key) if v != ""]
         if values:
-            out[key] = values if key in ("stage", "grade") else values[0]
+            out[key] = values if key in multi else values[0]
     return out

@@ -24,8 +24,13 @@ class FilterInvalid(ValueError):
         self.errors = errors
 
 
+def _text_ok(value: str) -> bool:
+    """PostgreSQL's jsonb refuses a NUL character: refuse it here, as a field error."""
+    return len(value) <= 200 and "\x00" not in value
+
+
 def _scalar(value: object) -> bool:
-    return isinstance(value, (str, int, float, bool)) and not (isinstance(value, str) and len(value) > 200)
+    return isinstance(value, (str, int, float, bool)) and not (isinstance(value, str) and not _text_ok(value))
 
 
 def _values(value: object) -> list | None:
@@ -45,7 +50,12 @@ def _int(value: object, low: int, high: int) -> int | None:
 
 
 def clean_filter(
-    raw: object, *, list_keys: Iterable[str], event_types: Iterable[str], consent_statuses: Iterable[str]
+    raw: object,
+    *,
+    list_keys: Iterable[str],
+    multi_keys: Iterable[str],
+    event_types: Iterable[str],
+    consent_statuses: Iterable[str],
 ) -> dict:
     """The filter normalised (lists where a list is meant, ints where ids are meant), or
     FilterInvalid naming each bad key. `owner: "me"` is refused: a segment means the same
@@ -54,12 +64,12 @@ def clean_filter(
         raise FilterInvalid({"filter": ["Expected an object of filter names."]})
     errors: dict[str, list[str]] = {}
     out: dict = {}
-    list_keys = frozenset(list_keys) - EXTRA_KEYS
+    list_keys, multi_keys = frozenset(list_keys) - EXTRA_KEYS, frozenset(multi_keys)
     for key, value in raw.items():
         if key in list_keys:
             if key == "owner" and value == "me":
                 errors[key] = ['A segment names its owner by id (or "none"), not "me".']
-            elif key in ("stage", "grade"):
+            elif key in multi_keys:
                 values = _values(value)
                 if values is None or not all(isinstance(v, str) for v in values):
                     errors[key] = ["A value or a list of values."]
@@ -114,7 +124,7 @@ def _properties(value: object) -> dict | None:
     out = {}
     for key, wanted in value.items():
         values = _values(wanted)
-        if not isinstance(key, str) or not key or len(key) > 100 or values is None:
+        if not isinstance(key, str) or not key or len(key) > 100 or not _text_ok(key) or values is None:
             return None
         out[key] = values
     return out

@@ -93,6 +93,7 @@ def clean_segment_filter(*, kind: str, raw_filter: object, segment_id: int | Non
         cleaned = segment_rules.clean_filter(
             raw_filter,
             list_keys=lead_selectors.LEAD_FILTER_NAMES,
+            multi_keys=lead_selectors.LEAD_FILTER_MULTI,
             event_types=TouchpointType.values,
             consent_statuses=ConsentStatus.values,
         )

@@ -88,7 +88,9 @@ def segment_from_list(request: HttpRequest) -> HttpResponse:
     """ "Save as segment" on the leads list: its current filters become a dynamic segment."""
     actor = _require_marketing(request)
     query = request.POST.get("query", "")
-    spec = list_query_filter(QueryDict(query), names=sorted(lead_selectors.LEAD_FILTER_NAMES))
+    spec = list_query_filter(
+        QueryDict(query), names=sorted(lead_selectors.LEAD_FILTER_NAMES), multi=lead_selectors.LEAD_FILTER_MULTI
+    )
     try:
         segment = services.segment_create(actor=actor, name=request.POST.get("name", "").strip(), filter=spec)
     except ServiceError as exc:

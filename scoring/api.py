@@ -39,24 +39,13 @@ def _body(request) -> dict:
 class FitRuleSerializer(serializers.ModelSerializer):
     class Meta:
         model = FitRule
-        fields = ["id", "name", "field", "operator", "value", "points"]
+        fields = ["id", *services.FIT_RULE_FIELDS]
 
 
 class EngagementRuleSerializer(serializers.ModelSerializer):
     class Meta:
         model = EngagementRule
-        fields = [
-            "id",
-            "name",
-            "event_type",
-            "url_pattern",
-            "property_key",
-            "property_value",
-            "points",
-            "cap",
-            "cap_period_days",
-            "half_life_days",
-        ]
+        fields = ["id", *services.ENGAGEMENT_RULE_FIELDS]
 
 
 class RuleSetSerializer(serializers.ModelSerializer):

@@ -106,7 +106,10 @@ def segment_members_change(
         segment = Segment.objects.select_for_update().get(pk=segment_id)
         if segment.is_dynamic:
             raise Conflict("segment_dynamic", "A dynamic segment's members follow its filter.")
-        entered, left = _apply(segment, add=add, remove=remove, cause="manual", now=now)
+        current = _members(segment, Q(lead_id__in=add | remove))
+        entered, left = _apply(
+            segment, entered=sorted(add - current), left=sorted(remove & current), cause="manual", now=now
+        )
         if entered or left:
             audit.record(
                 actor=actor,
@@ -173,17 +176,20 @@ def _refresh(segment_id: int, scope: Q, member_scope: Q, *, cause: str, now: dt.
         if segment is None:  # deleted, or a static list, since the order was read
             return 0
         matching = set(leads_matching(segment.filter, now=now).filter(scope).values_list("pk", flat=True))
-        current = set(SegmentMembership.objects.filter(member_scope, segment=segment).values_list("lead_id", flat=True))
-        entered, left = _apply(segment, add=matching - current, remove=current - matching, cause=cause, now=now)
+        current = _members(segment, member_scope)
+        entered, left = _apply(
+            segment, entered=sorted(matching - current), left=sorted(current - matching), cause=cause, now=now
+        )
         return len(entered) + len(left)
 
 
-def _apply(segment: Segment, *, add: set[int], remove: set[int], cause: str, now: dt.datetime):
-    """Write entries and exits (in the caller's transaction, the segment row locked)."""
-    current = set(
-        SegmentMembership.objects.filter(segment=segment, lead_id__in=add | remove).values_list("lead_id", flat=True)
-    )
-    entered, left = sorted(add - current), sorted(remove & current)
+def _members(segment: Segment, scope: Q) -> set[int]:
+    return set(SegmentMembership.objects.filter(scope, segment=segment).values_list("lead_id", flat=True))
+
+
+def _apply(segment: Segment, *, entered: list[int], left: list[int], cause: str, now: dt.datetime):
+    """Write entries (not members yet) and exits (members): in the caller's transaction,
+    the segment row locked, so the two lists are exact."""
     if entered:
         SegmentMembership.objects.bulk_create(
             [SegmentMembership(segment=segment, lead_id=pk, added_at=now) for pk in entered], batch_size=2_000

@@ -14,7 +14,9 @@ CONSENT = {"none", "pending", "opt_in", "opt_out"}
 
 
 def clean(raw):
-    return clean_filter(raw, list_keys=LIST_KEYS, event_types=TYPES, consent_statuses=CONSENT)
+    return clean_filter(
+        raw, list_keys=LIST_KEYS, multi_keys={"stage", "grade"}, event_types=TYPES, consent_statuses=CONSENT
+    )
 
 
 def test_a_filter_is_normalised():
@@ -51,6 +53,9 @@ def test_a_filter_is_normalised():
         ({"properties": {"": "x"}}, "properties"),
         ({"stage": [{"a": 1}]}, "stage"),
         ({"team": "blue"}, "team"),
+        ({"properties": {"plan": "pro\x00"}}, "properties"),
+        ({"properties": {"pl\x00an": "pro"}}, "properties"),
+        ({"source": "seo\x00"}, "source"),
     ],
 )
 def test_each_bad_key_is_named(raw, key):

@@ -136,6 +136,8 @@ def test_the_api_answers_field_errors(marketing, auth_client):
     )
     assert bad.status_code == 400
     assert {"filter.owner"} <= set(bad.json())
+    nul = client.post("/api/v1/segments/", {"name": "Nul", "filter": {"properties": {"a": "b\x00"}}}, format="json")
+    assert nul.status_code == 400 and "NUL" in str(nul.json())
     bad_country = client.post("/api/v1/segments/", {"name": "Bad", "filter": {"country": "Atlantis"}}, format="json")
     assert bad_country.status_code == 400 and "filter.country" in bad_country.json()
 
@@ -154,6 +156,13 @@ def test_the_api_creates_counts_and_pages_members(marketing, auth_client):
     assert len(page["results"]) == 2 and page["next"]
     changes = client.get(f"/api/v1/segments/{made.json()['id']}/changes/").json()
     assert {c["kind"] for c in changes["results"]} == {"entered"}
+
+
+def test_a_nul_character_is_a_field_error_on_every_path(marketing):
+    """PostgreSQL's jsonb refuses U+0000: the service refuses it first (the pages call it too)."""
+    with pytest.raises(ServiceError) as err:
+        services.segment_create(actor=Actor(marketing), name="Nul", filter={"properties": {"a": "b\x00"}})
+    assert "filter.properties" in err.value.errors
 
 
 def test_a_seller_reads_only_the_members_it_may_see(marketing, make_user, auth_client):
