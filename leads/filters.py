@@ -91,26 +91,42 @@ class LeadFilter(django_filters.FilterSet):
     def filter_queryset(self, queryset):
         """Custom fields filter as `properties.<key>=<value>` (numbers and booleans too)."""
         queryset = super().filter_queryset(queryset)
-        for n, (key, value) in enumerate(self.data.items()):
-            if not key.startswith(PROPERTIES_PREFIX) or len(key) <= len(PROPERTIES_PREFIX):
-                continue
-            prop = key[len(PROPERTIES_PREFIX) :]
-            candidates = [value]
-            if value in ("true", "false"):
-                candidates.append(value == "true")
-            try:
-                candidates.append(float(value) if "." in value else int(value))
-            except ValueError:
-                pass
-            # The key is one JSON key, never ORM lookups: `properties.x__regex=(` must not
-            # reach the database as a regex (a 500 on bad input).
-            alias = f"_property_{n}"
-            queryset = queryset.alias(**{alias: KeyTransform(prop, "properties")})
-            cond = Q()
-            for candidate in candidates:
+        wanted: dict[str, list] = {}
+        for key in self.data:
+            if key.startswith(PROPERTIES_PREFIX) and len(key) > len(PROPERTIES_PREFIX):
+                values = self.data.getlist(key) if hasattr(self.data, "getlist") else [self.data[key]]
+                wanted[key[len(PROPERTIES_PREFIX) :]] = values
+        return properties_filtered(queryset, wanted)
+
+
+def property_candidates(value: object) -> list:
+    """The JSON values a custom-field value typed as text may stand for: "42" also finds the
+    number 42 and "true" the boolean (a CSV import and an API client store them apart)."""
+    if not isinstance(value, str):
+        return [value]
+    candidates: list = [value]
+    if value in ("true", "false"):
+        candidates.append(value == "true")
+    try:
+        candidates.append(float(value) if "." in value else int(value))
+    except ValueError:
+        pass
+    return candidates
+
+
+def properties_filtered(queryset: QuerySet[Lead], wanted: dict[str, list]) -> QuerySet[Lead]:
+    """Leads whose custom field `key` holds one of its values, for every key: the one rule of
+    the leads list, the API and segments. The key is one JSON key, never ORM lookups:
+    `properties.x__regex=(` must not reach the database as a regex (a 500 on bad input)."""
+    for n, (prop, values) in enumerate(wanted.items()):
+        alias = f"_property_{n}"
+        queryset = queryset.alias(**{alias: KeyTransform(prop, "properties")})
+        cond = Q()
+        for value in values:
+            for candidate in property_candidates(value):
                 cond |= Q(**{alias: candidate})
-            queryset = queryset.filter(cond)
-        return queryset
+        queryset = queryset.filter(cond)
+    return queryset
 
 
 def filter_leads(qs: QuerySet[Lead], params, *, user: User) -> QuerySet[Lead]:

@@ -15,7 +15,7 @@ from accounts.models import Role, User
 from accounts.selectors import managed_team_ids
 from leadcrm.models import AuditEntry
 from leads import funnel, lifecycle
-from leads.filters import LeadFilter
+from leads.filters import PROPERTIES_PREFIX, LeadFilter, properties_filtered
 from leads.models import (
     BANT_CRITERIA,
     Assignment,
@@ -265,6 +265,21 @@ def leads_filtered(qs: QuerySet[Lead], params: dict) -> QuerySet[Lead]:
     """`qs` narrowed by the leads list's filters (leads.filters) for a caller with no user
     of its own (a saved segment, whose values `leads_filter_errors` checked first)."""
     return LeadFilter(params, queryset=qs).qs
+
+
+def leads_with_properties(qs: QuerySet[Lead], wanted: dict[str, list]) -> QuerySet[Lead]:
+    """`qs` narrowed to leads whose custom fields hold one of the wanted values per key, by
+    the leads list's own rule (a segment saved from the list holds what the list showed)."""
+    return properties_filtered(qs, wanted)
+
+
+def properties_in_query(params) -> dict[str, list[str]]:
+    """The `properties.<key>` filters of a leads-list query string, as {key: [values]}."""
+    return {
+        key[len(PROPERTIES_PREFIX) :]: [v for v in params.getlist(key) if v != ""]
+        for key in params
+        if key.startswith(PROPERTIES_PREFIX) and len(key) > len(PROPERTIES_PREFIX) and any(params.getlist(key))
+    }
 
 
 def leads_filter_errors(params: dict) -> dict[str, list[str]]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from django.db.models import Count, OuterRef, Q, QuerySet, Subquery
+from django.db.models import Count, OuterRef, QuerySet, Subquery
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -27,11 +27,8 @@ def leads_matching(segment_filter: dict, *, now: dt.datetime | None = None) -> Q
         qs = qs.filter(team_id=segment_filter["team"])
     if "consent" in segment_filter:
         qs = qs.filter(consent_status__in=segment_filter["consent"])
-    for key, values in segment_filter.get("properties", {}).items():
-        any_value = Q()
-        for value in values:
-            any_value |= Q(properties__contains={key: value})
-        qs = qs.filter(any_value)
+    if segment_filter.get("properties"):
+        qs = lead_selectors.leads_with_properties(qs, segment_filter["properties"])
     for n, event in enumerate(segment_filter.get("events", ())):
         since = now - dt.timedelta(days=event["within_days"])
         count = (

@@ -88,9 +88,12 @@ def segment_from_list(request: HttpRequest) -> HttpResponse:
     """ "Save as segment" on the leads list: its current filters become a dynamic segment."""
     actor = _require_marketing(request)
     query = request.POST.get("query", "")
+    params = QueryDict(query)
     spec = list_query_filter(
-        QueryDict(query), names=sorted(lead_selectors.LEAD_FILTER_NAMES), multi=lead_selectors.LEAD_FILTER_MULTI
+        params, names=sorted(lead_selectors.LEAD_FILTER_NAMES), multi=lead_selectors.LEAD_FILTER_MULTI
     )
+    if properties := lead_selectors.properties_in_query(params):
+        spec["properties"] = properties
     try:
         segment = services.segment_create(actor=actor, name=request.POST.get("name", "").strip(), filter=spec)
     except ServiceError as exc:

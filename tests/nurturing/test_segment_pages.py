@@ -55,6 +55,20 @@ def test_the_leads_list_filters_become_a_segment(marketer):
     assert SegmentMembership.objects.filter(segment=segment).count() == 1
 
 
+def test_custom_field_filters_of_the_list_are_kept_in_the_segment(marketer):
+    LeadFactory(properties={"plan": "pro", "seats": 40})
+    LeadFactory(properties={"plan": "free", "seats": 40})
+    LeadFactory(properties={"plan": "pro", "seats": 3})
+    query = "properties.plan=pro&properties.seats=40"
+    shown = len(marketer.get(reverse("leads-list") + "?" + query).context["rows"])
+    marketer.post(reverse("segment-from-list"), {"query": query, "name": "Pro 40"})
+    segment = Segment.objects.get(name="Pro 40")
+    assert segment.filter == {"properties": {"plan": ["pro"], "seats": ["40"]}}
+    # The text "40" of the query string finds the number 40, in the list and in the segment.
+    assert shown == 1
+    assert SegmentMembership.objects.filter(segment=segment).count() == 1
+
+
 def test_a_static_list_takes_members_on_its_page(marketer):
     lead = LeadFactory()
     marketer.post(reverse("segments"), {"name": "VIP", "kind": "static"})
