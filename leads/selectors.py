@@ -65,6 +65,15 @@ def lead_ids_visible_to(user: User | None, lead_ids) -> set[int]:
     return set(leads_visible_to(user).filter(pk__in=ids).values_list("pk", flat=True))
 
 
+def lead_ids_by_email(user: User | None, emails) -> dict[str, int]:
+    """e-mail (lower case) -> id of the leads the caller may see among these addresses; one
+    the caller may not see is absent, exactly as one that does not exist."""
+    wanted = {e.strip().lower() for e in emails if isinstance(e, str) and e.strip()}
+    found = dict(Lead.objects.filter(email__in=wanted).values_list("email", "pk")) if wanted else {}
+    visible = lead_ids_visible_to(user, found.values())
+    return {email: pk for email, pk in found.items() if pk in visible}
+
+
 def visible_lead_or_404(user: User, pk, *related: str) -> Lead:
     """A lead the user may see, or 404: an SDR must not learn that another's lead exists."""
     qs = leads_visible_to(user)

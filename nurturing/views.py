@@ -121,6 +121,18 @@ def segment_detail(request: HttpRequest, pk: int) -> HttpResponse:
                 ids = [int(x) for x in request.POST.get("leads", "").replace(",", " ").split() if x.isdigit()]
                 services.segment_members_change(actor=actor, segment_id=segment.pk, **{action: ids})
                 messages.success(request, _("Members updated."))
+            elif action == "import":
+                upload = request.FILES.get("file")
+                if upload is None:
+                    raise ServiceError({"file": [_("Choose a CSV file.")]})
+                result = services.segment_members_import(actor=actor, segment_id=segment.pk, data=upload.read())
+                messages.success(
+                    request,
+                    _("%(added)d added, %(already)d already in the list, %(missing)d not found.")
+                    % {"added": result.added, "already": result.already, "missing": result.not_found_count},
+                )
+                if result.not_found:
+                    messages.warning(request, _("Not found: %s") % ", ".join(result.not_found))
         except ServiceError as exc:
             _errors(request, exc)
         except Conflict as exc:

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 
 from django.db import transaction
 from django.db.models import F, Max, Q
 from django.utils import timezone
 
-from leadcrm import audit, events
+from leadcrm import audit, csvfiles, events
 from leadcrm.actors import Actor
 from leadcrm.errors import Conflict, ServiceError
 from leads import selectors as lead_selectors
@@ -119,6 +120,52 @@ def segment_members_change(
             )
     segment.refresh_from_db()
     return segment
+
+
+# Header names of the e-mail column of a static list's CSV (compared in lower case).
+EMAIL_HEADERS = ("email", "e-mail", "e_mail", "mail", "courriel", "adresse e-mail", "adresse email")
+MAX_IMPORT_ROWS = 100_000
+
+
+@dataclass(frozen=True)
+class MembersImport:
+    added: int
+    already: int
+    # Addresses no lead the caller may see holds (first ones only), and how many in all.
+    not_found: list[str] = field(default_factory=list)
+    not_found_count: int = 0
+
+
+def segment_members_import(*, actor: Actor, segment_id: int, data: bytes) -> MembersImport:
+    """Fill a static list from a CSV of e-mail addresses: the column named e-mail (or the only
+    column; a file with no header is read as one address per line). An address of a lead the
+    caller may not see is reported "not found", as one that matches nobody."""
+    try:
+        parsed = csvfiles.parse(data)
+    except csvfiles.BadFile as exc:
+        raise ServiceError({"file": [str(exc)]}) from exc
+    headers = [h.lower() for h in parsed.headers]
+    column = next((headers.index(h) for h in EMAIL_HEADERS if h in headers), None)
+    rows = [cells for _, cells in parsed.rows]
+    if column is None:
+        if len(headers) == 1 and "@" in headers[0]:
+            column, rows = 0, [parsed.headers, *rows]
+        elif len(headers) == 1:
+            column = 0
+        else:
+            raise ServiceError({"file": ['No e-mail column: name one column "email".']})
+    if len(rows) > MAX_IMPORT_ROWS:
+        raise ServiceError({"file": [f"At most {MAX_IMPORT_ROWS:,} addresses per file."]})
+    emails = list(dict.fromkeys(c[column].strip().lower() for c in rows if len(c) > column and c[column].strip()))
+    if not emails:
+        raise ServiceError({"file": ["The file holds no e-mail address."]})
+    found = lead_selectors.lead_ids_by_email(actor.user, emails)
+    already = SegmentMembership.objects.filter(segment_id=segment_id, lead_id__in=found.values()).count()
+    segment_members_change(actor=actor, segment_id=segment_id, add=found.values())
+    missing = [e for e in emails if e not in found]
+    return MembersImport(
+        added=len(found) - already, already=already, not_found=missing[:20], not_found_count=len(missing)
+    )
 
 
 def segments_refresh(*, lead_ids: Iterable[int], cause: str = "", now: dt.datetime | None = None) -> int:
