@@ -26,3 +26,39 @@ def test_the_compiled_catalogue_is_committed_and_current():
         assert translation.gettext("My queue") == "Ma file"
         assert translation.gettext("Marketing qualified lead") == "Lead qualifié marketing"
     assert po.stat().st_size > 0
+
+
+# The marked strings a quick reading of the sources finds (templates' translate tags, the
+# gettext calls of the code); blocktranslate and plural forms are left to makemessages.
+_MARKED = (
+    re.compile(r"""\{%\s*(?:translate|trans)\s+"((?:[^"\\]|\\.)*)"(?:\s+[^%]*)?%\}"""),
+    re.compile(r"""\b(?:_|gettext|gettext_lazy|pgettext)\(\s*"((?:[^"\\]|\\.)*)"\s*[,)]"""),
+)
+ROOT = LOCALE.parents[2]
+SKIP = {".venv", "tests", "bench", "staticfiles", "var", "node_modules", ".git"}
+
+
+def _sources():
+    for path in ROOT.rglob("*"):
+        if path.suffix in (".py", ".html", ".txt") and not SKIP & set(path.relative_to(ROOT).parts):
+            yield path
+
+
+def test_every_marked_string_of_the_sources_is_in_the_catalogue():
+    po = (LOCALE / "django.po").read_text(encoding="utf-8")
+    known = {
+        "".join(re.findall(r'"((?:[^"\\]|\\.)*)"', m)).encode().decode("unicode_escape")
+        for m in re.findall(r'^msgid ((?:"(?:[^"\\]|\\.)*"\n?)+)', po, re.M)
+    }
+    missing = set()
+    for path in _sources():
+        text = path.read_text(encoding="utf-8", errors="replace")
+        for pattern in _MARKED:
+            for found in pattern.findall(text):
+                if found and found.encode().decode("unicode_escape") not in known:
+                    missing.add(f"{path.relative_to(ROOT)}: {found}")
+    assert not missing, (
+        "Strings without a French entry: run `manage.py makemessages -l fr --ignore=.venv --ignore=tests "
+        "--ignore=bench`, translate them in locale/fr/LC_MESSAGES/django.po (no fuzzy entry left) and "
+        "`manage.py compilemessages -l fr --ignore=.venv`:\n" + "\n".join(sorted(missing))
+    )
