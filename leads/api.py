@@ -37,6 +37,8 @@ from leads.serializers import (
     OpportunityInputSerializer,
     OpportunityOutputSerializer,
     RecordedSerializer,
+    TaskInputSerializer,
+    TaskOutputSerializer,
     TransitionInputSerializer,
 )
 from leads.validation import clean_lead_row
@@ -298,3 +300,66 @@ class FunnelMetrics(APIView):
         if p.get("campaign"):
             leads = leads.filter(utm_campaign=p["campaign"])
         return Response(selectors.funnel_counts(leads))
+
+
+class TaskPagination(StableCursorPagination):
+    ordering = ("due_at", "id")
+
+
+def _task_fields(data: dict, request) -> dict:
+    """The serializer's values as the service's keywords (`assignee` as a user or None)."""
+    fields = {k: v for k, v in data.items() if k != "lead"}
+    if "assignee" in fields and fields["assignee"] is not None:
+        fields["assignee"] = User.objects.filter(pk=fields["assignee"]).first()
+        if fields["assignee"] is None:
+            raise services.ServiceError({"assignee": ["Unknown user."]})
+    return fields
+
+
+class TaskListCreate(GenericAPIView):
+    """Tasks on the leads the caller may see; `?lead=`, `?assignee=me|<id>`, `?done=`,
+    `?due=overdue|today`."""
+
+    serializer_class = TaskOutputSerializer
+    pagination_class = TaskPagination
+
+    def get_queryset(self):
+        return selectors.tasks_visible_to(self.request.user)
+
+    @extend_schema(responses=TaskOutputSerializer(many=True))
+    def get(self, request):
+        qs = selectors.tasks_filtered(self.get_queryset(), user=request.user, params=request.query_params)
+        page = self.paginate_queryset(qs)
+        return self.get_paginated_response(TaskOutputSerializer(page, many=True).data)
+
+    @extend_schema(request=TaskInputSerializer, responses={201: TaskOutputSerializer})
+    def post(self, request):
+        data = TaskInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        fields = _task_fields(data.validated_data, request)
+        done = fields.pop("done", False)
+        actor = actor_of(request)
+        (task,) = services.tasks_create(actor=actor, lead_ids=[data.validated_data["lead"]], **fields)
+        if done:
+            task = services.task_update(actor=actor, task_id=task.pk, done=True)
+        return Response(TaskOutputSerializer(task).data, status=status.HTTP_201_CREATED)
+
+
+class TaskDetail(APIView):
+    def _task(self, request, pk: int):
+        return get_object_or_404(selectors.tasks_visible_to(request.user), pk=pk)
+
+    @extend_schema(responses=TaskOutputSerializer)
+    def get(self, request, pk: int):
+        return Response(TaskOutputSerializer(self._task(request, pk)).data)
+
+    @extend_schema(request=TaskInputSerializer(partial=True), responses=TaskOutputSerializer)
+    def patch(self, request, pk: int):
+        task = self._task(request, pk)
+        data = TaskInputSerializer(data=request.data, partial=True)
+        data.is_valid(raise_exception=True)
+        if "lead" in request.data:
+            raise services.ServiceError({"lead": ["A task stays on its lead."]})
+        fields = _task_fields({k: v for k, v in data.validated_data.items() if k in request.data}, request)
+        task = services.task_update(actor=actor_of(request), task_id=task.pk, **fields)
+        return Response(TaskOutputSerializer(task).data)

@@ -494,3 +494,50 @@ class SlaRollup(models.Model):
     team_id = models.BigIntegerField(null=True)
     total = models.PositiveIntegerField()
     met = models.PositiveIntegerField()
+
+
+class TaskKind(models.TextChoices):
+    CALL = "call", "Call"
+    EMAIL = "email", "E-mail"
+    MEETING = "meeting", "Meeting"
+    LINKEDIN = "linkedin", "LinkedIn"
+    TODO = "todo", "To-do"
+
+
+class Task(models.Model):
+    """Work someone owes a lead at a given time: a call back, a meeting, a LinkedIn touch of a
+    sequence's playbook. Done is a time (`done_at`), so "done late" stays readable."""
+
+    lead = models.ForeignKey(Lead, on_delete=models.CASCADE, related_name="tasks")
+    assignee = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="tasks"
+    )
+    kind = models.CharField(max_length=10, choices=TaskKind.choices, default=TaskKind.TODO)
+    title = models.CharField(max_length=200, blank=True)
+    notes = models.TextField(blank=True)
+    due_at = models.DateTimeField()
+    done_at = models.DateTimeField(null=True, blank=True)
+    # Set by automation (a sequence step) so that running the step twice makes one task.
+    key = models.CharField(max_length=200, null=True, blank=True, unique=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["due_at", "id"]
+        indexes = [
+            models.Index(fields=["assignee", "due_at"], condition=models.Q(done_at__isnull=True), name="task_open_due"),
+            models.Index(fields=["lead", "due_at"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} · {self.title or self.lead_id}"
+
+    @property
+    def done(self) -> bool:
+        return self.done_at is not None
+
+    def is_overdue(self, now) -> bool:
+        return self.done_at is None and self.due_at < now

@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 
 import django_filters
 from django.conf import settings
 from django.db import connection
 from django.db.models import Count, Q, QuerySet
 from django.shortcuts import get_object_or_404
+from django.utils import timezone
 from django.utils.module_loading import import_string
 
 from accounts.models import Role, User
 from accounts.selectors import managed_team_ids
+from leadcrm import inputs
 from leadcrm.models import AuditEntry
 from leads import funnel, lifecycle
 from leads.filters import PROPERTIES_PREFIX, LeadFilter, properties_filtered
@@ -26,6 +29,7 @@ from leads.models import (
     ScoreChange,
     Stage,
     StageChange,
+    Task,
     Touchpoint,
     TouchpointType,
 )
@@ -295,3 +299,43 @@ def leads_filter_errors(params: dict) -> dict[str, list[str]]:
     """What the leads list's filters cannot read in these values, per name (empty: none)."""
     form = LeadFilter(params, queryset=Lead.objects.none()).form
     return {} if form.is_valid() else {k: [str(m) for m in v] for k, v in form.errors.items()}
+
+
+def tasks_visible_to(user: User | None) -> QuerySet[Task]:
+    """Tasks on the leads the user may see (no user: automation sees every task)."""
+    qs = Task.objects.select_related("lead", "assignee")
+    if user is None:
+        return qs
+    if user.is_authenticated and user.is_active and user.sees_all_leads:
+        return qs
+    return qs.filter(lead__in=leads_visible_to(user).values("pk"))
+
+
+def tasks_filtered(qs: QuerySet[Task], *, user: User, params, now=None) -> QuerySet[Task]:
+    """The task lists' filters: `lead`, `assignee` (an id or `me`), `done` (true/false),
+    `due` (`overdue`, `today`: in the current time zone, and not done)."""
+    now = now or timezone.now()
+    if (lead := inputs.int_or_none(params.get("lead"))) is not None:
+        qs = qs.filter(lead_id=lead)
+    assignee = params.get("assignee")
+    if assignee == "me":
+        qs = qs.filter(assignee=user)
+    elif (assignee_id := inputs.int_or_none(assignee)) is not None:
+        qs = qs.filter(assignee_id=assignee_id)
+    if params.get("done") in ("true", "false"):
+        qs = qs.filter(done_at__isnull=params["done"] == "false")
+    due = params.get("due")
+    if due == "overdue":
+        qs = qs.filter(done_at__isnull=True, due_at__lt=now)
+    elif due == "today":
+        end = timezone.localtime(now).replace(hour=0, minute=0, second=0, microsecond=0) + dt.timedelta(days=1)
+        qs = qs.filter(done_at__isnull=True, due_at__lt=end)
+    return qs
+
+
+def my_open_tasks(user: User, *, now: dt.datetime | None = None, limit: int = 50) -> dict[str, list[Task]]:
+    """The queue's panel: the user's open tasks due by the end of today, overdue first."""
+    now = now or timezone.now()
+    qs = tasks_filtered(tasks_visible_to(user), user=user, params={"assignee": "me", "due": "today"}, now=now)
+    rows = list(qs[:limit])
+    return {"overdue": [t for t in rows if t.due_at < now], "today": [t for t in rows if t.due_at >= now]}

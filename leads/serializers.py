@@ -18,7 +18,7 @@ from leads.fields import (
     UTM_FIELDS,
     InputField,
 )
-from leads.models import EVENT_TYPES, Grade, Lead, Stage, Touchpoint, TouchpointType
+from leads.models import EVENT_TYPES, Grade, Lead, Stage, Task, TaskKind, Touchpoint, TouchpointType
 from leads.normalize import normalize_currency, normalize_properties
 from leads.validation import clean_lead_row
 
@@ -240,3 +240,24 @@ class FunnelQuerySerializer(serializers.Serializer):
 class UserRefField(serializers.PrimaryKeyRelatedField):
     def get_queryset(self):
         return User.objects.filter(is_active=True)
+
+
+class TaskInputSerializer(serializers.Serializer):
+    """Shapes only: the rules of a task's fields and of its holder are the service's."""
+
+    lead = serializers.IntegerField(min_value=1)
+    kind = serializers.ChoiceField(choices=TaskKind.choices, default=TaskKind.TODO)
+    title = serializers.CharField(required=False, allow_blank=True, max_length=200)
+    notes = serializers.CharField(required=False, allow_blank=True, max_length=5000, trim_whitespace=False)
+    due_at = serializers.DateTimeField()
+    assignee = serializers.IntegerField(required=False, allow_null=True, min_value=1)
+    done = serializers.BooleanField(required=False)
+
+
+class TaskOutputSerializer(serializers.ModelSerializer):
+    done = serializers.BooleanField(read_only=True)
+
+    class Meta:
+        model = Task
+        fields = ["id", "lead", "assignee", "kind", "title", "notes", "due_at", "done", "done_at", "created_at"]
+        read_only_fields = fields

@@ -6,7 +6,8 @@
 - `lifecycle`: stage moves (`lead_promote` … `lead_transition`) and BANT;
 - `assignment`: owners (`lead_assign`);
 - `scores`: scores written by the scoring app (`lead_scores_set`) and the promotions they cause;
-- `saved_filters`: users' saved list filters.
+- `saved_filters`: users' saved list filters;
+- `tasks`: tasks on leads (`tasks_create` for many leads, `task_update`).
 
 Each runs in a transaction, checks its own guards, writes its audit row and emits its domain
 event (dispatched after commit). Callers import this package (`from leads import services`).
@@ -31,6 +32,7 @@ from leads.services.lifecycle import (
 )
 from leads.services.saved_filters import saved_filter_delete, saved_filter_save
 from leads.services.scores import PROMOTE_ONE_BY_ONE, ScoresSetResult, ScoreUpdate, lead_scores_set
+from leads.services.tasks import task_update, tasks_create
 
 __all__ = [
     "AUDITED_FIELDS",
@@ -58,6 +60,8 @@ __all__ = [
     "lead_transition",
     "lead_update",
     "lead_win",
+    "task_update",
+    "tasks_create",
     "leads_bulk_upsert",
     "saved_filter_delete",
     "saved_filter_save",

@@ -38,7 +38,7 @@ from leadcrm import audit
 from leadcrm.actors import Actor
 from leadcrm.models import Job
 from leads import imports
-from leads.models import SavedFilter
+from leads.models import SavedFilter, Task
 from nurturing.models import Segment
 from routing.models import Partner, PartnerOffer, RoutingRule, SlaPolicy, Territory
 from scoring.models import FitRule, PredictiveModel, RuleSet
@@ -256,6 +256,17 @@ RULES: dict[tuple[str, str], Rule | list[Rule]] = {
     ("api:segment-members", "GET"): row(SIGNED_IN_API, "segment"),
     ("api:segment-members", "POST"): row(MARKETING_API, "segment"),
     ("api:segment-changes", "GET"): row(SIGNED_IN_API, "segment"),
+    # --- tasks: on the leads the caller sees (a teammate's lead is hidden from an SDR) ---
+    ("api:task-list", "GET"): row(SIGNED_IN_API),
+    ("api:task-list", "POST"): row(SIGNED_IN_API),
+    ("api:task-detail", "GET"): [
+        row("401 ok ok ok 404 404", "task_teammate"),
+        row("401 ok ok ok ok 404", "task_pool"),
+    ],
+    ("api:task-detail", "PATCH"): [
+        row("401 ok ok ok 404 404", "task_teammate"),
+        row("401 ok ok ok ok 404", "task_pool"),
+    ],
     # --- pages ---
     ("dashboard", "GET"): row(SIGNED_IN_PAGE),
     ("dashboard", "POST"): row(SIGNED_IN_PAGE),
@@ -422,6 +433,8 @@ def _build_world() -> SimpleNamespace:
         "job_admin": Job.objects.create(kind="routing.route", created_by=users["admin"]),
         "job_mine": Job.objects.create(kind="scoring.rescore", created_by=users["marketing"]),
         "segment": Segment.objects.create(name="Matrix list", kind="static"),
+        "task_teammate": Task.objects.create(lead=shared["teammate"], assignee=teammate, due_at=now),
+        "task_pool": Task.objects.create(lead=shared["pool"], due_at=now),
     }
     PredictiveModel.objects.create(version=1, algorithm="matrix", auc=0.5, blob=b"")
     tokens = {role: Token.objects.create(user=user).key for role, user in users.items()}
