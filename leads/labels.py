@@ -19,6 +19,12 @@ LABELS = (
     _("Awaiting double opt-in confirmation"),
     _("Opted in"),
     _("Opted out"),
+    # leads.models.TaskKind
+    _("Call"),
+    _("E-mail"),
+    _("Meeting"),
+    _("LinkedIn"),
+    _("To-do"),
     # leads.models.ImportStatus
     _("Pending"),
     _("Running"),

@@ -13,8 +13,9 @@ from django.apps import apps
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
+from django.db import transaction
 from django.http import Http404, HttpRequest, HttpResponse, QueryDict
-from django.shortcuts import redirect, render
+from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
@@ -37,6 +38,7 @@ from leads.models import (
     Opportunity,
     ScoreChange,
     Stage,
+    TaskKind,
     TouchpointType,
 )
 from leads.normalize import normalize_currency
@@ -93,6 +95,8 @@ def queue(request: HttpRequest) -> HttpResponse:
         "saved": worklists.saved_filters(user=user, page="queue"),
         "stages": [s for s in Stage if s in OPEN_STAGES],
         "grades": Grade.values,
+        "tasks": selectors.my_open_tasks(user),
+        "now": timezone.now(),
     }
     return render(request, "leads/queue.html", context)
 
@@ -207,6 +211,9 @@ def lead_detail(request: HttpRequest, pk: int) -> HttpResponse:
             (TouchpointType.EMAIL_SENT, _("E-mail sent")),
         ],
         "today": timezone.localdate(),
+        "tasks": list(selectors.tasks_visible_to(user).filter(lead=lead).order_by("done_at", "due_at")[:50]),
+        "task_kinds": TaskKind.choices,
+        "now": timezone.now(),
     }
     return render(request, "leads/lead_detail.html", context)
 
@@ -280,8 +287,20 @@ def lead_log(request: HttpRequest, pk: int) -> HttpResponse:
     note = (request.POST.get("note") or request.headers.get("HX-Prompt", "")).strip()[:5000]
     if kind == TouchpointType.NOTE and not note:
         return _done(request, lead, error=_("Write the note first."))
+    follow_up = _due_at(request, "follow_up") if request.POST.get("follow_up") else None
+    if request.POST.get("follow_up") and follow_up is None:
+        return _done(request, lead, error=_("The follow-up needs a date and time."))
     try:
-        services.lead_log_activity(lead_id=lead.pk, type=kind, note=note, actor=_actor(request))
+        with transaction.atomic():
+            services.lead_log_activity(lead_id=lead.pk, type=kind, note=note, actor=_actor(request))
+            if follow_up is not None:  # "call back on…": a task for the lead's owner, or the caller
+                services.tasks_create(
+                    actor=_actor(request),
+                    lead_ids=[lead.pk],
+                    kind=TaskKind.CALL,
+                    due_at=follow_up,
+                    title=_("Follow up"),
+                )
     except ServiceError as exc:
         return _done(request, lead, error=_errors_text(exc))
     return _done(request, lead, ok=_("Activity logged."))
@@ -336,3 +355,46 @@ def lead_opportunity(request: HttpRequest, pk: int) -> HttpResponse:
         return _back(request, lead)
     messages.success(request, _("Opportunity created; the lead is now CO."))
     return _back(request, lead)
+
+
+def _due_at(request: HttpRequest, name: str = "due_at") -> dt.datetime | None:
+    """A `datetime-local` field read in the current time zone (the user's)."""
+    try:
+        value = dt.datetime.fromisoformat(request.POST.get(name, ""))
+    except ValueError:
+        return None
+    return timezone.make_aware(value) if timezone.is_naive(value) else value
+
+
+@login_required
+@require_POST
+def lead_task_add(request: HttpRequest, pk: int) -> HttpResponse:
+    lead = selectors.visible_lead_or_404(request.user, pk)
+    due_at = _due_at(request)
+    if due_at is None:
+        messages.error(request, _("Give the task a due date and time."))
+        return _back(request, lead)
+    try:
+        services.tasks_create(
+            actor=_actor(request),
+            lead_ids=[lead.pk],
+            kind=request.POST.get("kind", TaskKind.TODO),
+            due_at=due_at,
+            title=request.POST.get("title", "").strip(),
+        )
+    except ServiceError as exc:
+        messages.error(request, _errors_text(exc))
+    else:
+        messages.success(request, _("Task added."))
+    return _back(request, lead)
+
+
+@login_required
+@require_POST
+def task_done(request: HttpRequest, pk: int) -> HttpResponse:
+    task = get_object_or_404(selectors.tasks_visible_to(request.user), pk=pk)
+    try:
+        services.task_update(actor=_actor(request), task_id=task.pk, done=request.POST.get("done") == "1")
+    except ServiceError as exc:
+        messages.error(request, _errors_text(exc))
+    return _back(request, task.lead)
