@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.db.models import Q, QuerySet
 
-from accounts.models import Role, Team, User
+from accounts.models import Notification, Role, Team, User
 
 
 def managed_team_ids(user: User) -> set[int]:
@@ -43,3 +43,16 @@ def users_visible_to(user: User) -> QuerySet[User]:
     if user.role == Role.MANAGER and user.team_id:
         return User.objects.filter(Q(team_id=user.team_id) | Q(pk=user.pk))
     return User.objects.filter(pk=user.pk)
+
+
+def unread_notification_count(user: User) -> int:
+    if not user.is_authenticated:
+        return 0
+    return Notification.objects.filter(user=user, read_at__isnull=True).count()
+
+
+def notifications_of(user: User, *, limit: int = 100) -> list[Notification]:
+    """The user's newest notifications, unread ones first."""
+    unread = list(Notification.objects.filter(user=user, read_at__isnull=True)[:limit])
+    read = Notification.objects.filter(user=user, read_at__isnull=False)[: max(0, limit - len(unread))]
+    return unread + list(read) if len(unread) < limit else unread

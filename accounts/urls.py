@@ -1,4 +1,4 @@
-"""Signing in and out (included at "" by leadcrm.urls)."""
+"""Signing in and out, and one's notifications (included at "" by leadcrm.urls)."""
 
 from django.urls import path
 
@@ -7,4 +7,5 @@ from accounts import views
 urlpatterns = [
     path("login/", views.login, name="login"),
     path("logout/", views.logout, name="logout"),
+    path("notifications/", views.notifications, name="notifications"),
 ]

@@ -7,11 +7,17 @@ from __future__ import annotations
 import math
 
 from django.conf import settings
+from django.contrib import messages
 from django.contrib.auth import views as auth_views
+from django.contrib.auth.decorators import login_required
 from django.contrib.auth.forms import AuthenticationForm
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
+from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
+from django.views.decorators.http import require_http_methods
+
+from accounts import selectors, services
 
 LOGIN_TEMPLATE = "registration/login.html"
 
@@ -38,3 +44,15 @@ def locked_out(request: HttpRequest, original_response: HttpResponse | None = No
     )
     response["Retry-After"] = str(int(cool_off.total_seconds()))
     return response
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def notifications(request: HttpRequest) -> HttpResponse:
+    """One's notifications, unread first; POST marks them read (all, or the ids sent)."""
+    if request.method == "POST":
+        ids = [int(x) for x in request.POST.getlist("id") if x.isdigit()] or None
+        services.notifications_mark_read(user=request.user, ids=ids)
+        messages.success(request, _("Marked as read."))
+        return redirect("notifications")
+    return render(request, "accounts/notifications.html", {"items": selectors.notifications_of(request.user)})

@@ -293,6 +293,8 @@ RULES: dict[tuple[str, str], Rule | list[Rule]] = {
     ("import-errors", "GET"): IMPORT_JOB_RULES,
     ("import-errors", "POST"): IMPORT_JOB_RULES,
     ("lead-task-add", "POST"): row(SIGNED_IN_PAGE, "lead"),
+    ("notifications", "GET"): row(SIGNED_IN_PAGE),
+    ("notifications", "POST"): row(SIGNED_IN_PAGE),
     ("task-done", "POST"): [row("login ok ok ok 404 404", "task_teammate"), row("login ok ok ok ok 404", "task_pool")],
     ("segments", "GET"): row(MARKETING_PAGE),
     ("segments", "POST"): row(MARKETING_PAGE),
