@@ -19,6 +19,7 @@ from leads.normalize import normalize_country
 
 PROPERTIES_PREFIX = "properties."
 OWNER_HELP = "A user id, `me` or `none`."
+MAX_SEARCH_WORDS = 8
 
 
 class OwnerFormField(forms.CharField):
@@ -78,15 +79,16 @@ class LeadFilter(django_filters.FilterSet):
         return qs.filter(owner_id=int(value))
 
     def filter_q(self, qs, name, value):
-        value = value.strip()
-        if not value:
-            return qs
-        return qs.filter(
-            Q(email__icontains=value)
-            | Q(first_name__icontains=value)
-            | Q(last_name__icontains=value)
-            | Q(company_name__icontains=value)
-        )
+        """Every word must be found in the e-mail, a name or the company: "Nathalie Duval"
+        finds the lead whose first name is Nathalie and last name Duval."""
+        for word in value.split()[:MAX_SEARCH_WORDS]:
+            qs = qs.filter(
+                Q(email__icontains=word)
+                | Q(first_name__icontains=word)
+                | Q(last_name__icontains=word)
+                | Q(company_name__icontains=word)
+            )
+        return qs
 
     def filter_queryset(self, queryset):
         """Custom fields filter as `properties.<key>=<value>` (numbers and booleans too)."""

@@ -862,7 +862,13 @@ def catalogue(people, mk_lead):
     now = timezone.now()
     specs = {
         "fr@alpha.example": dict(
-            stage=Stage.MQL, score=80, country="FR", source="seo", first_name="Amélie", owner=people.sdr_a
+            stage=Stage.MQL,
+            score=80,
+            country="FR",
+            source="seo",
+            first_name="Amélie",
+            last_name="Gammon",
+            owner=people.sdr_a,
         ),
         "de@beta.example": dict(stage=Stage.SQL, score=40, country="DE", source="google-ads", company_name="Beta"),
         "us@gamma.example": dict(stage=Stage.MCL, score=10, country="US", source="seo", last_name="Gammon"),
@@ -897,7 +903,10 @@ def catalogue(people, mk_lead):
         ({"country": "fr"}, {"fr@alpha.example", "fr2@delta.example"}),
         ({"country": "Allemagne"}, {"de@beta.example"}),
         ({"q": "amélie"}, {"fr@alpha.example"}),
-        ({"q": "gammon"}, {"us@gamma.example"}),
+        ({"q": "gammon"}, {"us@gamma.example", "fr@alpha.example"}),
+        # A full name: every word in a name, the e-mail or the company.
+        ({"q": "Amélie Gammon"}, {"fr@alpha.example"}),
+        ({"q": "  gammon   seo  "}, set()),
         ({"q": "BETA"}, {"de@beta.example"}),
         ({"q": "delta.example"}, {"fr2@delta.example"}),
         ({"properties.plan": "pro"}, {"fr@alpha.example", "fr2@delta.example"}),
