@@ -12,7 +12,7 @@ from rest_framework.views import APIView
 
 from leadcrm.models import Job
 from leadcrm.selectors import jobs_visible_to
-from leadcrm.serializers import JobSerializer, JobStartedSerializer  # noqa: F401 (routing.api imports it here)
+from leadcrm.serializers import JobSerializer
 
 
 def job_started_response(request, job_request) -> Response:

@@ -5,9 +5,8 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib import admin
-from django.core.exceptions import ValidationError
 
-from routing import engine
+from routing import rules, selectors
 from routing.models import (
     Partner,
     PartnerOffer,
@@ -45,14 +44,17 @@ class RoutingRuleForm(forms.ModelForm):
 
     def clean(self):
         data = super().clean()
-        errors = engine.validate_conditions(
-            data.get("conditions") or {}, Territory.objects.values_list("name", flat=True)
+        errors = rules.routing_rule_errors(
+            conditions=data.get("conditions") or {},
+            team=data.get("team"),
+            user=data.get("user"),
+            partner=data.get("partner"),
+            partners_by_territory=bool(data.get("partners_by_territory")),
+            regions=selectors.territory_names(),
+            user_changed=self.instance.pk is None or "user" in self.changed_data,
         )
-        if errors:
-            raise ValidationError({"conditions": [f"{k}: {'; '.join(v)}" for k, v in errors.items()]})
-        targets = [data.get("team"), data.get("user"), data.get("partner")]
-        if sum(t is not None for t in targets) + bool(data.get("partners_by_territory")) != 1:
-            raise ValidationError("Choose exactly one target: a team, a seller, a partner, or partners by territory.")
+        for name, messages in errors.items():
+            self.add_error(name if name in self.fields else None, messages)
         return data
 
 

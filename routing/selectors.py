@@ -13,7 +13,7 @@ from accounts.selectors import managed_team_ids
 from leadcrm.permissions import SELLERS
 from leads.models import OPEN_STAGES, Lead
 from leads.selectors import leads_visible_to
-from routing.models import PartnerOffer, RoutingRule, SlaClock
+from routing.models import PartnerOffer, RoutingRule, SlaClock, Territory
 
 
 def teams_managed_by(user: User) -> QuerySet[Team]:
@@ -25,6 +25,11 @@ def teams_managed_by(user: User) -> QuerySet[Team]:
     if user.role == Role.MANAGER:
         return Team.objects.select_related("manager").filter(pk__in=managed_team_ids(user))
     return Team.objects.none()
+
+
+def territory_names() -> list[str]:
+    """The territories' names: what a rule's `region` condition may name."""
+    return list(Territory.objects.values_list("name", flat=True))
 
 
 def rules_visible_to(user: User) -> QuerySet[RoutingRule]:

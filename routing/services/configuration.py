@@ -1,5 +1,6 @@
 """Routing configuration, audited: rules (their target and conditions checked by
-`rule_errors`, the one definition the admin form, the API and these services use),
+`routing.rules.routing_rule_errors`, the one definition the admin form and these services
+use; the API's writes come here),
 territories, partners, SLA policies, the settings, and a seller's routing profile."""
 
 from __future__ import annotations
@@ -11,17 +12,18 @@ from accounts.models import User
 from leadcrm import audit
 from leadcrm.actors import Actor
 from leadcrm.errors import ServiceError
-from routing import engine
-from routing.models import RoutingRule, RoutingSettings, Territory
+from routing import rules, selectors
+from routing.models import RoutingRule, RoutingSettings
 
 
-def _check_rule(conditions: dict, targets: dict) -> None:
-    errors = engine.validate_conditions(conditions, Territory.objects.values_list("name", flat=True))
-    given = [k for k in ("team", "user", "partner") if targets.get(k) is not None]
-    if targets.get("partners_by_territory"):
-        given.append("partners_by_territory")
-    if len(given) != 1:
-        errors["target"] = ["Give exactly one target: team, user or partner (or partners_by_territory)."]
+def _check_rule(conditions: object, targets: dict, *, user_changed: bool = True) -> None:
+    errors = rules.routing_rule_errors(
+        conditions=conditions,
+        **{k: targets.get(k) for k in ("team", "user", "partner")},
+        partners_by_territory=bool(targets.get("partners_by_territory")),
+        regions=selectors.territory_names(),
+        user_changed=user_changed,
+    )
     if errors:
         raise ServiceError(errors)
 
@@ -56,7 +58,7 @@ def routing_rule_update(*, rule: RoutingRule, actor: Actor, **fields) -> Routing
             }
             break
     conditions = fields.get("conditions", rule.conditions)
-    _check_rule(conditions, merged)
+    _check_rule(conditions, merged, user_changed="user" in fields)
     with transaction.atomic():
         before = audit.snapshot(rule, RULE_FIELDS)
         for k, v in {**fields, **merged}.items():
