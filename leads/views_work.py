@@ -43,6 +43,7 @@ from leads.models import (
 )
 from leads.normalize import normalize_currency
 
+POOL_SHOWN = 10  # pool leads shown under a full first page of one's own leads
 HISTORY_LIMIT = 100  # newest timeline entries on the page; the API pages through all of them
 
 
@@ -83,13 +84,24 @@ def queue(request: HttpRequest) -> HttpResponse:
         return redirect("leads-list")
     if request.GET.get("export") == "csv":
         return _export(worklists.queue_leads(user=user, params=request.GET), "queue.csv")
-    rows = worklists.queue_rows(user=user, params=request.GET, limit=worklists.QUEUE_LIMIT + 1)
+    page = inputs.int_or_none(request.GET.get("page", "1"), minimum=1, maximum=10**5) or 1
+    limit = worklists.QUEUE_LIMIT
+    rows = worklists.queue_rows(user=user, params=request.GET, limit=limit + 1, offset=(page - 1) * limit)
+    shown = rows[:limit]
     labels = queue_html.Labels()
+    # The pool waits below when the user's own urgent leads fill the first page.
+    pool = []
+    if page == 1 and not request.GET.get("scope") and len(rows) > limit and all(r.owner_id for r in shown):
+        pool = worklists.pool_head(user=user, params=request.GET, limit=POOL_SHOWN)
     context = {
-        "leads": rows[: worklists.QUEUE_LIMIT],
-        "rows": [queue_html.queue_row(lead, labels) for lead in rows[: worklists.QUEUE_LIMIT]],
-        "more": len(rows) > worklists.QUEUE_LIMIT,
-        "limit": worklists.QUEUE_LIMIT,
+        "leads": shown,
+        "rows": [queue_html.queue_row(lead, labels) for lead in shown],
+        "pool_rows": [queue_html.queue_row(lead, labels) for lead in pool],
+        "more": len(rows) > limit,
+        "page": page,
+        "next_query": _page_query(request, page + 1),
+        "previous_query": _page_query(request, page - 1) if page > 1 else "",
+        "limit": limit,
         "params": request.GET,
         "query": _filter_query(request),
         "saved": worklists.saved_filters(user=user, page="queue"),
@@ -166,6 +178,12 @@ def _open_sla(lead: Lead):
     if model is None:
         return None
     return model.objects.filter(lead=lead, closed_at__isnull=True).order_by("due_at").first()
+
+
+def _page_query(request: HttpRequest, page: int) -> str:
+    params = request.GET.copy()
+    params["page"] = str(page)
+    return params.urlencode()
 
 
 @login_required

@@ -58,15 +58,24 @@ def _priority(lead: Lead) -> tuple:
     return (due is None, due.timestamp() if due else 0, lead.grade or "~", -lead.score, lead.pk)
 
 
-def queue_rows(*, user: User, params, limit: int) -> list[Lead]:
-    """The first `limit` leads of `queue_leads`, in two cheap queries: SLA clocks belong to
-    owners, so only the user's own leads need the due time; the pool, often much longer, is
-    read in grade and score order and cut at `limit`. Merging the two sorted heads gives the
-    same order."""
+def queue_rows(*, user: User, params, limit: int, offset: int = 0) -> list[Lead]:
+    """`limit` leads of `queue_leads` from `offset`. The first page in two cheap queries: SLA
+    clocks belong to owners, so only the user's own leads need the due time; the pool, often
+    much longer, is read in grade and score order and cut at `limit`. Merging the two sorted
+    heads gives the same order. Later pages read `queue_leads` itself."""
+    if offset:
+        return list(queue_leads(user=user, params=params)[offset : offset + limit])
     mine, pool = _queue_base(user, params)
     head = list(with_sla_due(mine).select_related("owner").order_by(*PRIORITY)[:limit])
     head += list(pool.annotate(sla_due=Value(None, output_field=DateTimeField())).order_by(*PRIORITY[1:])[:limit])
     return sorted(head, key=_priority)[:limit]
+
+
+def pool_head(*, user: User, params, limit: int) -> list[Lead]:
+    """The best leads of the user's team pool (grade, then score): shown beside the queue
+    when the user's own urgent leads fill its first page, so the pool is never out of sight."""
+    _, pool = _queue_base(user, params)
+    return list(pool.annotate(sla_due=Value(None, output_field=DateTimeField())).order_by(*PRIORITY[1:])[:limit])
 
 
 def leads_list(*, user: User, params) -> QuerySet[Lead]:

@@ -84,6 +84,26 @@ def test_queue_orders_by_sla_due_time_first(client, sdr):
     assert b"data-due=" in response.content
 
 
+def test_the_pool_stays_in_sight_when_my_own_leads_fill_the_page(client, sdr, team):
+    from routing.models import SlaClock
+
+    now = timezone.now()
+    mine = LeadFactory.create_batch(55, owner=sdr, grade="C")
+    SlaClock.objects.bulk_create(
+        SlaClock(lead=lead, owner=sdr, started_at=now, due_at=now + dt.timedelta(minutes=n))
+        for n, lead in enumerate(mine)
+    )
+    best, other = LeadFactory(team=team, grade="A", score=90), LeadFactory(team=team, grade="B")
+    client.force_login(sdr)
+    first = client.get(reverse("queue"))
+    assert all(lead.owner_id == sdr.pk for lead in first.context["leads"])
+    pool = first.content.decode().split('id="queue-pool"')[1]
+    assert pool.index(f"/leads/{best.pk}/") < pool.index(f"/leads/{other.pk}/")
+    second = client.get(reverse("queue") + "?page=2")
+    assert [lead.pk for lead in second.context["leads"]] == [lead.pk for lead in mine[50:]] + [best.pk, other.pk]
+    assert 'id="queue-pool"' not in second.content.decode() and 'id="queue-next"' not in second.content.decode()
+
+
 def test_queue_query_count_is_constant(client, sdr, team):
     client.force_login(sdr)
     LeadFactory.create_batch(3, owner=sdr)
