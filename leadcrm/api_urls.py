@@ -16,6 +16,13 @@ urlpatterns = [
     path("segments/<int:pk>/", nurturing_api.SegmentDetail.as_view(), name="segment-detail"),
     path("segments/<int:pk>/members/", nurturing_api.SegmentMembers.as_view(), name="segment-members"),
     path("segments/<int:pk>/changes/", nurturing_api.SegmentChanges.as_view(), name="segment-changes"),
+    # nurturing: e-mail
+    path("email-templates/", nurturing_api.EmailTemplateList.as_view(), name="email-template-list"),
+    path("email-templates/<int:pk>/", nurturing_api.EmailTemplateDetail.as_view(), name="email-template-detail"),
+    path(
+        "email-templates/<int:pk>/preview/", nurturing_api.EmailTemplatePreview.as_view(), name="email-template-preview"
+    ),
+    path("messages/", nurturing_api.MessageList.as_view(), name="message-list"),
     path("leads/", leads_api.LeadListCreate.as_view(), name="lead-list"),
     path("leads/bulk/", leads_api.LeadBulk.as_view(), name="lead-bulk"),
     path("leads/<int:pk>/", leads_api.LeadDetail.as_view(), name="lead-detail"),

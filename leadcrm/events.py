@@ -24,6 +24,14 @@ LEAD_SCORED = "lead.scored"
 # A lead entered or left a segment (`segment_id` in the payload): workflows trigger on these.
 SEGMENT_ENTERED = "segment.entered"
 SEGMENT_LEFT = "segment.left"
+# E-mail (payload `message_ids`): sent, and what the person did; sequences exit on some.
+EMAIL_SENT = "email.sent"
+EMAIL_BOUNCED = "email.bounced"
+EMAIL_COMPLAINED = "email.complained"
+EMAIL_OPENED = "email.opened"
+EMAIL_CLICKED = "email.clicked"
+EMAIL_REPLIED = "email.replied"
+LEAD_UNSUBSCRIBED = "lead.unsubscribed"
 # Work kicked off by a service (not about given leads): one task, its own arguments.
 JOB_REQUESTED = "job.requested"
 
@@ -79,6 +87,13 @@ REACTIONS: dict[str, tuple[str | Reaction, ...]] = {
     ),
     SEGMENT_ENTERED: (),
     SEGMENT_LEFT: (),
+    EMAIL_SENT: (),
+    EMAIL_BOUNCED: (),
+    EMAIL_COMPLAINED: (),
+    EMAIL_OPENED: (),
+    EMAIL_CLICKED: (),
+    EMAIL_REPLIED: (),
+    LEAD_UNSUBSCRIBED: (),
 }
 
 

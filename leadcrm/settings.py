@@ -253,6 +253,8 @@ SPECTACULAR_SETTINGS = {
         "PublicEventTypeEnum": "leads.models.EVENT_TYPES",
         "SegmentKindEnum": "nurturing.models.SegmentKind",
         "SegmentChangeKindEnum": "nurturing.models.SegmentChangeKind",
+        "TemplateKindEnum": "nurturing.models.TemplateKind",
+        "TaskKindEnum": "leads.models.TaskKind",
     },
 }
 
@@ -320,6 +322,12 @@ CELERY_BEAT_SCHEDULE: dict = {
     "scoring-decay-nightly": {"task": "scoring.tasks.scores_decay", "schedule": crontab(hour=2, minute=15)},
     # Segments with a time window ("visited in the last 7 days") lose leads with no event.
     "nurturing-segments-windows": {"task": "nurturing.tasks.segments_windows_refresh", "schedule": crontab(minute=20)},
+    # E-mails whose retry time has come (a failed send waits in the database, not a countdown).
+    "nurturing-messages-retry": {
+        "task": "nurturing.tasks.messages_retry_due",
+        "schedule": 30.0,
+        "options": {"expires": 60},
+    },
     "scoring-predictive-retrain-weekly": {
         "task": "scoring.tasks.predictive_train",
         "schedule": crontab(hour=3, minute=30, day_of_week=0),
@@ -327,6 +335,13 @@ CELERY_BEAT_SCHEDULE: dict = {
 }
 
 # --- Domain settings --------------------------------------------------------------------
+# E-mail: the public address in links (tracking, unsubscribe), the footer's postal address
+# (required in marketing e-mail), the mailto of List-Unsubscribe, and one frequency cap for
+# every marketing e-mail ("3/7": at most 3 per lead in 7 days).
+LEADCRM_BASE_URL = env.str("LEADCRM_BASE_URL", default="http://127.0.0.1:8000")
+LEADCRM_POSTAL_ADDRESS = env.str("LEADCRM_POSTAL_ADDRESS", default="LeadCRM, 1 rue de l'Exemple, 75001 Paris, France")
+LEADCRM_UNSUBSCRIBE_MAILTO = env.str("LEADCRM_UNSUBSCRIBE_MAILTO", default="unsubscribe@localhost")
+LEADCRM_EMAIL_FREQUENCY_CAP = env.str("LEADCRM_EMAIL_FREQUENCY_CAP", default="3/7")
 # Until a scoring rule set defines its own, the MQL threshold comes from here.
 LEADCRM_MQL_THRESHOLD = env.int("LEADCRM_MQL_THRESHOLD", default=50)
 LEADCRM_BULK_MAX_ROWS = 10_000

@@ -14,11 +14,17 @@ from accounts.models import Role
 from leadcrm.actors import actor_of
 from leadcrm.api import StableCursorPagination, checked_object
 from leadcrm.permissions import roles
+from leads.selectors import visible_lead_or_404
 from nurturing import selectors, services
-from nurturing.models import Segment
+from nurturing.models import Message, Segment
 from nurturing.serializers import (
+    EmailTemplateInputSerializer,
+    EmailTemplateOutputSerializer,
     MembersChangeSerializer,
     MemberSerializer,
+    MessageSerializer,
+    PreviewInputSerializer,
+    PreviewSerializer,
     SegmentChangeSerializer,
     SegmentCountInputSerializer,
     SegmentCountSerializer,
@@ -134,3 +140,81 @@ class SegmentChanges(GenericAPIView):
         segment = get_object_or_404(selectors.segments_visible_to(request.user), pk=pk)
         page = self.paginate_queryset(selectors.segment_changes(segment=segment, user=request.user))
         return self.get_paginated_response(SegmentChangeSerializer(page, many=True).data)
+
+
+# --- e-mail ------------------------------------------------------------------------------
+
+TEMPLATE_PERMISSIONS = [IsAuthenticated, roles(read=(Role.MARKETING,), write=(Role.MARKETING,))]
+TEMPLATE_DETAIL_PERMISSIONS = [IsAuthenticated, roles(read=(Role.MARKETING,), write=(Role.MARKETING,), detail=True)]
+
+
+class EmailTemplateList(APIView):
+    permission_classes = TEMPLATE_PERMISSIONS
+
+    @extend_schema(responses=EmailTemplateOutputSerializer(many=True))
+    def get(self, request):
+        return Response(EmailTemplateOutputSerializer(selectors.email_templates(), many=True).data)
+
+    @extend_schema(request=EmailTemplateInputSerializer, responses={201: EmailTemplateOutputSerializer})
+    def post(self, request):
+        data = EmailTemplateInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        template = services.email_template_create(actor=actor_of(request), **data.validated_data)
+        return Response(EmailTemplateOutputSerializer(template).data, status=status.HTTP_201_CREATED)
+
+
+class EmailTemplateDetail(APIView):
+    permission_classes = TEMPLATE_DETAIL_PERMISSIONS
+
+    @extend_schema(responses=EmailTemplateOutputSerializer)
+    def get(self, request, pk: int):
+        return Response(
+            EmailTemplateOutputSerializer(checked_object(self, request, selectors.email_templates(), pk)).data
+        )
+
+    @extend_schema(request=EmailTemplateInputSerializer, responses=EmailTemplateOutputSerializer)
+    def patch(self, request, pk: int):
+        template = checked_object(self, request, selectors.email_templates(), pk)
+        data = EmailTemplateInputSerializer(data=request.data, partial=True)
+        data.is_valid(raise_exception=True)
+        fields = {k: v for k, v in data.validated_data.items() if k in request.data}
+        template = services.email_template_update(actor=actor_of(request), template_id=template.pk, **fields)
+        return Response(EmailTemplateOutputSerializer(template).data)
+
+
+class EmailTemplatePreview(APIView):
+    """The template rendered for a real lead (one the caller may see), without tracking."""
+
+    permission_classes = TEMPLATE_DETAIL_PERMISSIONS
+
+    @extend_schema(request=PreviewInputSerializer, responses=PreviewSerializer)
+    def post(self, request, pk: int):
+        template = checked_object(self, request, selectors.email_templates(), pk)
+        data = PreviewInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        lead = visible_lead_or_404(request.user, data.validated_data["lead"], "owner", "company")
+        subject, html, text = services.message_render(template=template, lead=lead)
+        return Response({"subject": subject, "html": html, "text": text})
+
+
+class MessagePagination(StableCursorPagination):
+    ordering = ("-queued_at", "-id")
+
+
+class MessageList(GenericAPIView):
+    """Every e-mail of the leads the caller may see; `?lead=`."""
+
+    serializer_class = MessageSerializer
+    pagination_class = MessagePagination
+    queryset = Message.objects.none()
+
+    @extend_schema(responses=MessageSerializer(many=True))
+    def get(self, request):
+        qs = selectors.messages_visible_to(request.user)
+        lead = request.query_params.get("lead")
+        if lead is not None:
+            if not lead.isdigit():
+                return Response({"lead": ["A lead id."]}, status=status.HTTP_400_BAD_REQUEST)
+            qs = qs.filter(lead_id=int(lead))
+        page = self.paginate_queryset(qs)
+        return self.get_paginated_response(MessageSerializer(page, many=True).data)

@@ -68,3 +68,101 @@ class SegmentChange(models.Model):
     class Meta:
         ordering = ["-at", "-id"]
         indexes = [models.Index(fields=["segment", "-at"]), models.Index(fields=["lead", "-at"])]
+
+
+# --- e-mail ------------------------------------------------------------------------------
+
+
+class TemplateKind(models.TextChoices):
+    MARKETING = "marketing", "Marketing (needs consent, carries the unsubscribe)"
+    TRANSACTIONAL = "transactional", "Transactional (a confirmation, a notification)"
+
+
+class EmailTemplate(models.Model):
+    """Subject, HTML and text parts with merge fields (`{{ lead.first_name|default:"there" }}`),
+    checked by `nurturing.mail_render.template_errors` before they are saved."""
+
+    name = models.CharField(max_length=200, unique=True)
+    kind = models.CharField(max_length=15, choices=TemplateKind.choices, default=TemplateKind.MARKETING)
+    subject = models.CharField(max_length=300)
+    html = models.TextField(blank=True)
+    text = models.TextField(blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def is_marketing(self) -> bool:
+        return self.kind == TemplateKind.MARKETING
+
+
+class MessageStatus(models.TextChoices):
+    QUEUED = "queued"
+    SENDING = "sending"
+    SENT = "sent"
+    FAILED = "failed"
+    BOUNCED = "bounced"
+    COMPLAINED = "complained"
+    OPENED = "opened"
+    CLICKED = "clicked"
+    REPLIED = "replied"
+    UNSUBSCRIBED = "unsubscribed"
+
+
+class Message(models.Model):
+    """One e-mail to one lead: queued, then claimed and sent once (its idempotency key is
+    unique, its claim takes the row lock), then what the person did with it."""
+
+    lead = models.ForeignKey("leads.Lead", on_delete=models.CASCADE, related_name="messages")
+    template = models.ForeignKey(EmailTemplate, null=True, on_delete=models.SET_NULL, related_name="messages")
+    kind = models.CharField(max_length=15, choices=TemplateKind.choices)
+    idempotency_key = models.CharField(max_length=200, unique=True)
+    status = models.CharField(max_length=15, choices=MessageStatus.choices, default=MessageStatus.QUEUED)
+    to_email = models.EmailField(max_length=254, blank=True)
+    subject = models.CharField(max_length=300, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.CharField(max_length=500, blank=True)
+    queued_at = models.DateTimeField()
+    sent_at = models.DateTimeField(null=True, blank=True)
+    opened_at = models.DateTimeField(null=True, blank=True)
+    clicked_at = models.DateTimeField(null=True, blank=True)
+    unsubscribed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-queued_at", "-id"]
+        indexes = [
+            models.Index(fields=["status", "next_attempt_at"], name="message_due"),
+            models.Index(fields=["lead", "-queued_at"], name="message_lead"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.subject or self.idempotency_key} → {self.to_email or self.lead_id}"
+
+
+class SuppressionReason(models.TextChoices):
+    OPT_OUT = "opt_out", "Opted out"
+    HARD_BOUNCE = "hard_bounce", "Hard bounce"
+    COMPLAINT = "complaint", "Spam complaint"
+    ERASED = "erased", "Erased person"
+
+
+class Suppression(models.Model):
+    """Addresses no marketing e-mail goes to, whatever the lead's consent says; bounces,
+    complaints and erasures stop transactional ones too."""
+
+    email = models.CharField(max_length=254, unique=True)  # lower case
+    reason = models.CharField(max_length=12, choices=SuppressionReason.choices)
+    source = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"{self.email} ({self.reason})"

@@ -13,7 +13,7 @@ from leadcrm.errors import ServiceError
 from leads import selectors as lead_selectors
 from leads.models import ConsentStatus, Lead, Touchpoint, TouchpointType
 from nurturing import segment_rules
-from nurturing.models import Segment, SegmentChange, SegmentKind, SegmentMembership
+from nurturing.models import EmailTemplate, Message, Segment, SegmentChange, SegmentKind, SegmentMembership
 from nurturing.segment_rules import EXTRA_KEYS
 
 
@@ -119,3 +119,15 @@ def segment_filter_count(*, raw_filter: object) -> int:
     return leads_matching(
         clean_segment_filter(kind=SegmentKind.DYNAMIC, raw_filter=raw_filter, segment_id=None)
     ).count()
+
+
+def email_templates() -> QuerySet[EmailTemplate]:
+    return EmailTemplate.objects.all()
+
+
+def messages_visible_to(user: User | None) -> QuerySet[Message]:
+    """Messages of the leads the user may see."""
+    qs = Message.objects.order_by("-queued_at", "-id")
+    if user is None or (user.is_authenticated and user.is_active and user.sees_all_leads):
+        return qs
+    return qs.filter(lead__in=lead_selectors.leads_visible_to(user).values("pk"))

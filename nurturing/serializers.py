@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
-from nurturing.models import Segment, SegmentChangeKind, SegmentKind
+from nurturing.models import EmailTemplate, Message, Segment, SegmentChangeKind, SegmentKind, TemplateKind
 
 
 class SegmentInputSerializer(serializers.Serializer):
@@ -63,3 +63,40 @@ class SegmentChangeSerializer(serializers.Serializer):
     kind = serializers.ChoiceField(choices=SegmentChangeKind.choices)
     cause = serializers.CharField()
     at = serializers.DateTimeField()
+
+
+class EmailTemplateInputSerializer(serializers.Serializer):
+    """Shapes only: what a template may contain is `nurturing.mail_render.template_errors`."""
+
+    name = serializers.CharField(max_length=200)
+    kind = serializers.ChoiceField(choices=TemplateKind.choices, default=TemplateKind.MARKETING)
+    subject = serializers.CharField(max_length=300)
+    html = serializers.CharField(required=False, allow_blank=True, trim_whitespace=False, max_length=200_000)
+    text = serializers.CharField(required=False, allow_blank=True, trim_whitespace=False, max_length=200_000)
+
+
+class EmailTemplateOutputSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = EmailTemplate
+        fields = ["id", "name", "kind", "subject", "html", "text", "created_at", "updated_at"]
+        read_only_fields = fields
+
+
+class PreviewInputSerializer(serializers.Serializer):
+    lead = serializers.IntegerField(min_value=1)
+
+
+class PreviewSerializer(serializers.Serializer):
+    subject = serializers.CharField()
+    html = serializers.CharField()
+    text = serializers.CharField()
+
+
+class MessageSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Message
+        fields = [
+            "id", "lead", "template", "kind", "status", "to_email", "subject", "attempts", "last_error",
+            "queued_at", "sent_at", "opened_at", "clicked_at", "unsubscribed_at",
+        ]  # fmt: skip
+        read_only_fields = fields

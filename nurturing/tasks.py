@@ -16,3 +16,15 @@ def segments_refresh(lead_ids: list[int], trigger: str = "", **_: object) -> int
 @shared_task(acks_late=True, reject_on_worker_lost=True, **RETRY)
 def segments_windows_refresh() -> int:
     return services.segments_windows_refresh()
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True, **RETRY)
+def messages_send(message_ids: list[int], **_: object) -> dict:
+    """Send these queued messages (each once, whoever else holds the same ids)."""
+    return services.messages_send(message_ids=message_ids)
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True, **RETRY)
+def messages_retry_due() -> dict:
+    """Beat: the queued messages whose retry time has come."""
+    return services.messages_send(message_ids=services.messages_due())

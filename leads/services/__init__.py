@@ -17,7 +17,14 @@ from leadcrm.errors import ServiceError
 from leads.services.activity import events_record, lead_activity_refresh, lead_log_activity, visitor_identify
 from leads.services.assignment import lead_assign
 from leads.services.bulk import BulkRowResult, leads_bulk_upsert
-from leads.services.capture import AUDITED_FIELDS, UTM_FIELDS, WRITABLE_FIELDS, lead_capture, lead_update
+from leads.services.capture import (
+    AUDITED_FIELDS,
+    UTM_FIELDS,
+    WRITABLE_FIELDS,
+    lead_capture,
+    lead_consent_set,
+    lead_update,
+)
 from leads.services.lifecycle import (
     lead_accept,
     lead_bant_set,
@@ -49,6 +56,7 @@ __all__ = [
     "lead_assign",
     "lead_bant_set",
     "lead_capture",
+    "lead_consent_set",
     "lead_create_opportunity",
     "lead_disqualify",
     "lead_log_activity",

@@ -22,6 +22,7 @@ from leads import selectors
 from leads.fields import UTM_FIELDS, WRITABLE_FIELDS
 from leads.models import (
     Company,
+    ConsentStatus,
     Lead,
     Stage,
     StageChange,
@@ -217,4 +218,21 @@ def lead_update(*, lead_id: int, data: dict, actor: Actor) -> Lead:
                 actor=actor, action="lead.update", target=lead, changes=audit.diff(before, lead), skip_empty=True
             )
             events.emit(events.LEAD_UPDATED, lead_ids=[lead.pk], fields=changed)
+    return lead
+
+
+def lead_consent_set(*, lead_id: int, status: str, source: str, actor: Actor) -> Lead:
+    """The person's own word on marketing e-mail (an unsubscribe, a double opt-in click):
+    recorded with when and where it was given, audited, and announced as an update."""
+    if status not in ConsentStatus.values:
+        raise ServiceError({"consent_status": [f"One of: {', '.join(ConsentStatus.values)}."]})
+    with transaction.atomic():
+        lead = Lead.objects.select_for_update().get(pk=lead_id)
+        before = audit.snapshot(lead, ("consent_status", "consent_at", "consent_source"))
+        if lead.consent_status == status:
+            return lead
+        lead.consent_status, lead.consent_at, lead.consent_source = status, timezone.now(), source[:200]
+        lead.save(update_fields=["consent_status", "consent_at", "consent_source", "updated_at"])
+        audit.record(actor=actor, action="lead.consent", target=lead, changes=audit.diff(before, lead))
+        events.emit(events.LEAD_UPDATED, lead_ids=[lead.pk], fields=["consent_status"])
     return lead

@@ -39,7 +39,7 @@ from leadcrm.actors import Actor
 from leadcrm.models import Job
 from leads import imports
 from leads.models import SavedFilter, Task
-from nurturing.models import Segment
+from nurturing.models import EmailTemplate, Segment
 from routing.models import Partner, PartnerOffer, RoutingRule, SlaPolicy, Territory
 from scoring.models import FitRule, PredictiveModel, RuleSet
 from tests.authz.urlconf import Operation, operations
@@ -143,6 +143,11 @@ RULES: dict[tuple[str, str], Rule | list[Rule]] = {
     ("api-docs", "GET"): row(PUBLIC),
     ("set_language", "GET"): row(PUBLIC),
     ("set_language", "POST"): row(PUBLIC, body={"language": "fr"}),
+    # reached from e-mails, no login: signed tokens (a bad one: the page says so, nothing changes)
+    ("unsubscribe", "GET"): row(PUBLIC, token="bad"),
+    ("unsubscribe", "POST"): row(PUBLIC, token="bad"),
+    ("track-open", "GET"): row(PUBLIC, token="bad"),
+    ("track-click", "GET"): row("404 404 404 404 404 404", token="bad"),
     ("login", "GET"): row(PUBLIC),  # a signed-in user is sent on to the dashboard
     ("login", "POST"): row(PUBLIC),
     ("login", "PUT"): row(PUBLIC),  # FormView handles PUT as POST
@@ -256,6 +261,13 @@ RULES: dict[tuple[str, str], Rule | list[Rule]] = {
     ("api:segment-members", "GET"): row(SIGNED_IN_API, "segment"),
     ("api:segment-members", "POST"): row(MARKETING_API, "segment"),
     ("api:segment-changes", "GET"): row(SIGNED_IN_API, "segment"),
+    # --- e-mail: marketing's templates; messages of the leads the caller sees ---
+    ("api:email-template-list", "GET"): row(MARKETING_API),
+    ("api:email-template-list", "POST"): row(MARKETING_API),
+    ("api:email-template-detail", "GET"): row(MARKETING_API, "email_template"),
+    ("api:email-template-detail", "PATCH"): row(MARKETING_API, "email_template"),
+    ("api:email-template-preview", "POST"): row(MARKETING_API, "email_template"),
+    ("api:message-list", "GET"): row(SIGNED_IN_API),
     # --- tasks: on the leads the caller sees (a teammate's lead is hidden from an SDR) ---
     ("api:task-list", "GET"): row(SIGNED_IN_API),
     ("api:task-list", "POST"): row(SIGNED_IN_API),
@@ -437,6 +449,7 @@ def _build_world() -> SimpleNamespace:
         "job_admin": Job.objects.create(kind="routing.route", created_by=users["admin"]),
         "job_mine": Job.objects.create(kind="scoring.rescore", created_by=users["marketing"]),
         "segment": Segment.objects.create(name="Matrix list", kind="static"),
+        "email_template": EmailTemplate.objects.create(name="Matrix mail", subject="Hi", text="Hello"),
         "task_teammate": Task.objects.create(lead=shared["teammate"], assignee=teammate, due_at=now),
         "task_pool": Task.objects.create(lead=shared["pool"], due_at=now),
     }
