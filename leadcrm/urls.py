@@ -2,8 +2,6 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
-from nurturing import views_public
-
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("i18n/", include("django.conf.urls.i18n")),
@@ -17,10 +15,7 @@ urlpatterns = [
     path("api/v1/", include(("leadcrm.api_urls", "api"))),  # names: "api:<name>"
     path("scoring/", include("scoring.urls")),
     path("nurturing/", include("nurturing.urls")),
-    # Reached from e-mails, with no login: signed tokens (nurturing.views_public).
-    path("u/<str:token>/", views_public.unsubscribe, name="unsubscribe"),
-    path("t/o/<str:token>.gif", views_public.track_open, name="track-open"),
-    path("t/c/<str:token>", views_public.track_click, name="track-click"),
+    path("", include("nurturing.urls_public")),  # reached from e-mails, with no login
     path("", include("accounts.urls")),
     path("", include("leads.urls")),
     path("", include("routing.urls")),

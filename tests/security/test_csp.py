@@ -54,6 +54,9 @@ def _page_urls(pks: dict[str, int]) -> list[str]:
     for op in operations(skip=lambda name, route: route.startswith(("admin/", "api/v1/"))):
         if op.method != "GET" or op.name in ("set_language", "schema", "import-errors"):
             continue  # a redirect, the schema's YAML and a CSV download are not pages
+        if "token" in op.params:  # pages reached from e-mails: any token shows the page (or its refusal)
+            urls.append(reverse(op.name, kwargs={"token": "not-a-token"}))
+            continue
         urls.append(reverse(op.name, kwargs={"pk": pks[op.name]} if op.params else None))
     return urls
 
