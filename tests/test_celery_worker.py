@@ -22,7 +22,8 @@ from django.utils import timezone
 from tests.live import stop, test_database_url
 
 REDIS_HOST, REDIS_PORT = "127.0.0.1", 6379
-BROKER_URL = f"redis://{REDIS_HOST}:{REDIS_PORT}/15"  # a database of its own, flushed first
+# A database of its own, flushed first (TEST_REDIS_DB: another for a second run beside this one).
+BROKER_URL = f"redis://{REDIS_HOST}:{REDIS_PORT}/{os.environ.get('TEST_REDIS_DB', '15')}"
 TIMEOUT = 30
 
 pytestmark = pytest.mark.celery_worker
