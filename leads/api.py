@@ -41,7 +41,6 @@ from leads.serializers import (
     TaskOutputSerializer,
     TransitionInputSerializer,
 )
-from leads.validation import clean_lead_row
 
 
 class LeadPagination(StableCursorPagination):
@@ -106,11 +105,6 @@ class LeadListCreate(GenericAPIView):
         data = LeadInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         lead, created = services.lead_capture(data=data.validated_data, actor=actor_of(request))
-        if created and request.user.role == Role.SDR:
-            # A seller who captures a lead (a call, a business card) works it.
-            lead = services.lead_assign(
-                lead_id=lead.pk, owner=request.user, actor=actor_of(request), reason="Captured by its seller"
-            )
         if not created and not selectors.user_may_see_lead(request.user, lead):
             return Response({"status": "recorded"}, status=status.HTTP_202_ACCEPTED)
         code = status.HTTP_201_CREATED if created else status.HTTP_200_OK
@@ -152,30 +146,17 @@ class LeadBulk(APIView):
                 {"detail": f"At most {settings.LEADCRM_BULK_MAX_ROWS} leads per call; split the batch."},
                 status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
             )
-        is_admin = request.user.is_admin_role
-        good, errors = [], {}
-        for index, row in enumerate(rows):
-            clean, row_errors = clean_lead_row(row, history=is_admin)
-            if row_errors:
-                errors[index] = row_errors
-            else:
-                good.append((index, clean))
-        owner_ids = {clean["owner"] for _, clean in good if clean.get("owner")}
-        known = set(User.objects.filter(pk__in=owner_ids, is_active=True).values_list("pk", flat=True))
-        for index, clean in good:
-            if clean.get("owner") and clean["owner"] not in known:
-                errors[index] = {"owner": ["Unknown or inactive user."]}
-        good = [(index, clean) for index, clean in good if index not in errors]
-        results = services.leads_bulk_upsert(rows=good, actor=actor_of(request), history=is_admin) if good else []
-        by_index = {r.index: {"index": r.index, "status": r.status, "id": r.id} for r in results}
-        by_index.update({i: {"index": i, "status": "error", "id": None, "errors": e} for i, e in errors.items()})
-        out = [by_index[i] for i in range(len(rows))]
+        results = services.leads_bulk_capture(rows=rows, actor=actor_of(request), history=request.user.is_admin_role)
+        out = [
+            {"index": r.index, "status": r.status, "id": r.id, **({"errors": r.errors} if r.errors else {})}
+            for r in results
+        ]
         return Response(
             {
                 "created": sum(r.status == "created" for r in results),
                 "updated": sum(r.status == "updated" for r in results),
                 "recorded": sum(r.status == "recorded" for r in results),
-                "failed": len(errors),
+                "failed": sum(r.status == "error" for r in results),
                 "results": out,
             }
         )

@@ -24,7 +24,7 @@ from django.views.decorators.http import require_POST
 
 from leadcrm import inputs
 from leadcrm.actors import Actor, ActorType
-from leadcrm.errors import ServiceError, TransitionRefused
+from leadcrm.errors import Conflict, ServiceError, TransitionRefused
 from leads import lifecycle, queue_html, selectors, services, timeline_html, worklists
 from leads.exports import csv_response
 from leads.fields import EXPORT_COLUMNS
@@ -288,10 +288,16 @@ def _errors_text(exc: ServiceError) -> str:
 @require_POST
 def lead_claim(request: HttpRequest, pk: int) -> HttpResponse:
     lead = _workable(request, pk)
-    if lead.owner_id is not None:
-        return _done(request, lead, error=_("This lead already has an owner."))
     try:
-        services.lead_assign(lead_id=lead.pk, owner=request.user, actor=_actor(request), reason="Claimed from the pool")
+        services.lead_assign(
+            lead_id=lead.pk,
+            owner=request.user,
+            actor=_actor(request),
+            reason="Claimed from the pool",
+            only_unowned=True,
+        )
+    except Conflict:
+        return _done(request, lead, error=_("This lead already has an owner."))
     except ServiceError as exc:
         return _done(request, lead, error=_errors_text(exc))
     return _done(request, lead, ok=_("Lead claimed."))

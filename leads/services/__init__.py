@@ -4,7 +4,7 @@
 - `bulk`: many rows at once (`leads_bulk_upsert`: the bulk API, CSV imports);
 - `activity`: events, visitors, logged activities, the activity rollup;
 - `lifecycle`: stage moves (`lead_promote` … `lead_transition`) and BANT;
-- `assignment`: owners (`lead_assign`);
+- `assignment`: owners (`leads_assign`, `lead_assign` a batch of one);
 - `scores`: scores written by the scoring app (`lead_scores_set`) and the promotions they cause;
 - `saved_filters`: users' saved list filters;
 - `tasks`: tasks on leads (`tasks_create` for many leads, `task_update`).
@@ -15,8 +15,8 @@ event (dispatched after commit). Callers import this package (`from leads import
 
 from leadcrm.errors import ServiceError
 from leads.services.activity import events_record, lead_activity_refresh, lead_log_activity, visitor_identify
-from leads.services.assignment import lead_assign
-from leads.services.bulk import BulkRowResult, leads_bulk_upsert
+from leads.services.assignment import lead_assign, leads_assign
+from leads.services.bulk import BulkRowResult, leads_bulk_capture, leads_bulk_upsert
 from leads.services.capture import (
     AUDITED_FIELDS,
     UTM_FIELDS,
@@ -40,6 +40,7 @@ from leads.services.lifecycle import (
 from leads.services.saved_filters import saved_filter_delete, saved_filter_save
 from leads.services.scores import PROMOTE_ONE_BY_ONE, ScoresSetResult, ScoreUpdate, lead_scores_set
 from leads.services.tasks import task_update, tasks_create
+from leads.validation import clean_lead_row  # the API's input rules, for automation's field updates
 
 __all__ = [
     "AUDITED_FIELDS",
@@ -50,10 +51,12 @@ __all__ = [
     "ScoreUpdate",
     "ScoresSetResult",
     "ServiceError",
+    "clean_lead_row",
     "events_record",
     "lead_accept",
     "lead_activity_refresh",
     "lead_assign",
+    "leads_assign",
     "lead_bant_set",
     "lead_capture",
     "lead_consent_set",
@@ -70,6 +73,7 @@ __all__ = [
     "lead_win",
     "task_update",
     "tasks_create",
+    "leads_bulk_capture",
     "leads_bulk_upsert",
     "saved_filter_delete",
     "saved_filter_save",

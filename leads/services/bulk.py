@@ -17,6 +17,7 @@ from accounts.models import User
 from leadcrm import audit, events
 from leadcrm.actors import Actor, ActorType
 from leadcrm.bulk import bulk_insert, insert_select, update_rows
+from leadcrm.permissions import may_own_leads
 from leads import selectors
 from leads.models import (
     CLOSED_STAGES,
@@ -29,6 +30,7 @@ from leads.models import (
 )
 from leads.normalize import company_domain_from_email
 from leads.services.capture import WRITABLE_FIELDS, apply_fields, capture_touchpoint, record_blind_captures
+from leads.validation import clean_lead_row
 
 
 @dataclass
@@ -37,6 +39,30 @@ class BulkRowResult:
     status: str  # created / updated / recorded (a lead the caller cannot see) / error
     id: int | None = None
     errors: dict | None = None
+
+
+def leads_bulk_capture(*, rows: list[object], actor: Actor, history: bool = False) -> list[BulkRowResult]:
+    """The bulk API's rows as sent: each checked by the one row rule (`clean_lead_row`) and
+    its owner by the one ownership rule (`may_own_leads`); the good rows written, the bad
+    ones answered with their field errors, one result per row in order."""
+    good, errors = [], {}
+    for index, row in enumerate(rows):
+        clean, row_errors = clean_lead_row(row, history=history)
+        if row_errors:
+            errors[index] = row_errors
+        else:
+            good.append((index, clean))
+    owner_ids = {clean["owner"] for _, clean in good if clean.get("owner")}
+    owners = User.objects.in_bulk(owner_ids)
+    for index, clean in good:
+        owner_id = clean.get("owner")
+        if owner_id and not may_own_leads(owners.get(owner_id)):
+            errors[index] = {"owner": ["Unknown or inactive user, or one who may not own leads."]}
+    good = [(index, clean) for index, clean in good if index not in errors]
+    results = leads_bulk_upsert(rows=good, actor=actor, history=history) if good else []
+    by_index = {r.index: r for r in results}
+    by_index.update({i: BulkRowResult(i, "error", None, e) for i, e in errors.items()})
+    return [by_index[i] for i in range(len(rows))]
 
 
 def leads_bulk_upsert(*, rows: list[tuple[int, dict]], actor: Actor, history: bool = False) -> list[BulkRowResult]:

@@ -13,11 +13,12 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from accounts import services as accounts_services
-from accounts.models import User
+from accounts.models import Role, User
 from leadcrm import audit, events
 from leadcrm.actors import Actor
 from leadcrm.bulk import bulk_insert
 from leadcrm.errors import ServiceError
+from leadcrm.permissions import may_own_leads
 from leads import selectors
 from leads.fields import UTM_FIELDS, WRITABLE_FIELDS
 from leads.models import (
@@ -30,6 +31,7 @@ from leads.models import (
     TouchpointType,
 )
 from leads.normalize import company_domain_from_email, merge_properties
+from leads.services.assignment import lead_assign
 
 # What a lead edit audits as old → new (the company link follows company_name/domain).
 AUDITED_FIELDS = (*WRITABLE_FIELDS, "email", "properties", "company")
@@ -105,10 +107,19 @@ def lead_capture(*, data: dict, actor: Actor) -> tuple[Lead, bool]:
             return _recapture(lead_id=existing.pk, data=data, actor=actor), False
         try:
             with transaction.atomic():
-                return _create(email=email, data=data, actor=actor), True
+                lead = _create(email=email, data=data, actor=actor)
+                if _works_own_captures(actor):
+                    lead = lead_assign(lead_id=lead.pk, owner=actor.user, actor=actor, reason="Captured by its seller")
+                return lead, True
         except IntegrityError:
             continue  # somebody created it between our read and our insert: update theirs
     raise ServiceError({"email": ["Could not capture this lead; please retry."]})
+
+
+def _works_own_captures(actor: Actor) -> bool:
+    """A seller who captures a lead by hand (a call, a business card) works it."""
+    user = actor.user
+    return user is not None and user.role == Role.SDR and may_own_leads(user)
 
 
 def _create(*, email: str, data: dict, actor: Actor) -> Lead:
