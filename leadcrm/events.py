@@ -73,6 +73,8 @@ REACTIONS: dict[str, tuple[str | Reaction, ...]] = {
         "routing.tasks.leads_route_on_stage",
         "routing.tasks.sla_first_touch",
         Reaction("nurturing.tasks.segments_refresh", {"trigger": LEAD_STAGE_CHANGED}),
+        # Sequences that exit on a stage change or a conversion (payload: to_stage).
+        Reaction("nurturing.tasks.enrollments_exit", {"reason": "stage_change"}),
     ),
     LEAD_ASSIGNED: (
         "routing.tasks.sla_clocks_sync",
@@ -88,13 +90,35 @@ REACTIONS: dict[str, tuple[str | Reaction, ...]] = {
     SEGMENT_ENTERED: (),
     SEGMENT_LEFT: (),
     EMAIL_SENT: (),
-    EMAIL_BOUNCED: (),
-    EMAIL_COMPLAINED: (),
+    EMAIL_BOUNCED: (Reaction("nurturing.tasks.enrollments_exit", {"reason": "bounce"}),),
+    EMAIL_COMPLAINED: (Reaction("nurturing.tasks.enrollments_exit", {"reason": "bounce"}),),
     EMAIL_OPENED: (),
     EMAIL_CLICKED: (),
-    EMAIL_REPLIED: (),
-    LEAD_UNSUBSCRIBED: (),
+    EMAIL_REPLIED: (Reaction("nurturing.tasks.enrollments_exit", {"reason": "reply"}),),
+    LEAD_UNSUBSCRIBED: (Reaction("nurturing.tasks.enrollments_exit", {"reason": "opt_out"}),),
 }
+
+
+# Workflows trigger on these events (nurturing.workflow_rules): one task per event finds
+# the active workflows whose trigger matches it, so an event no workflow listens to costs
+# one indexed read. "lead.created" workflows run after the lead's first scoring (as routing
+# at capture does), so their conditions judge its real score and grade.
+REACTIONS[LEAD_SCORED] = (
+    *REACTIONS[LEAD_SCORED],
+    Reaction("nurturing.tasks.workflows_trigger", {"event": LEAD_CREATED}, when={"cause": LEAD_CREATED}),
+)
+WORKFLOW_TRIGGERS = (
+    LEAD_STAGE_CHANGED,
+    LEAD_SCORE_CHANGED,
+    LEAD_ACTIVITY_RECORDED,
+    SEGMENT_ENTERED,
+    SEGMENT_LEFT,
+    EMAIL_OPENED,
+    EMAIL_CLICKED,
+    EMAIL_REPLIED,
+)
+for _event in WORKFLOW_TRIGGERS:
+    REACTIONS[_event] = (*REACTIONS[_event], Reaction("nurturing.tasks.workflows_trigger", {"event": _event}))
 
 
 def emit(event: str, *, lead_ids: list[int], **payload: object) -> None:

@@ -328,6 +328,15 @@ CELERY_BEAT_SCHEDULE: dict = {
         "schedule": 30.0,
         "options": {"expires": 60},
     },
+    # Sequences: the due enrollments (next_run_at) run; a stale tick is dropped, the next follows.
+    "nurturing-sequences-tick": {
+        "task": "nurturing.tasks.sequences_tick",
+        "schedule": 30.0,
+        "options": {"expires": 60},
+    },
+    # Workflows on time (inactive N days, a date property): due leads found set-based, each
+    # run once per lead and period (the run key holds the date).
+    "nurturing-workflows-timed": {"task": "nurturing.tasks.workflows_timed", "schedule": crontab(minute=35)},
     "scoring-predictive-retrain-weekly": {
         "task": "scoring.tasks.predictive_train",
         "schedule": crontab(hour=3, minute=30, day_of_week=0),
@@ -342,6 +351,9 @@ LEADCRM_BASE_URL = env.str("LEADCRM_BASE_URL", default="http://127.0.0.1:8000")
 LEADCRM_POSTAL_ADDRESS = env.str("LEADCRM_POSTAL_ADDRESS", default="LeadCRM, 1 rue de l'Exemple, 75001 Paris, France")
 LEADCRM_UNSUBSCRIBE_MAILTO = env.str("LEADCRM_UNSUBSCRIBE_MAILTO", default="unsubscribe@localhost")
 LEADCRM_EMAIL_FREQUENCY_CAP = env.str("LEADCRM_EMAIL_FREQUENCY_CAP", default="3/7")
+# The providers' webhooks (bounces, complaints, replies: /webhooks/email/<provider>/...) take
+# HTTP basic auth "user:password" = ANYMAIL_WEBHOOK_SECRET; without it they refuse every call.
+ANYMAIL = {"WEBHOOK_SECRET": env.str("ANYMAIL_WEBHOOK_SECRET", default="")}
 # Until a scoring rule set defines its own, the MQL threshold comes from here.
 LEADCRM_MQL_THRESHOLD = env.int("LEADCRM_MQL_THRESHOLD", default=50)
 LEADCRM_BULK_MAX_ROWS = 10_000
