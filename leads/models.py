@@ -171,6 +171,9 @@ class TouchpointType(models.TextChoices):
     DOWNLOAD = "download"
     EMAIL_OPEN = "email_open"
     EMAIL_CLICK = "email_click"
+    # A person answered one of our e-mails (the inbound webhook, or an integration's event):
+    # sequences that exit on a reply stop.
+    EMAIL_REPLY = "email_reply"
     DEMO_REQUEST = "demo_request"
     PRICING_VIEW = "pricing_view"
     WEBINAR = "webinar"
@@ -191,6 +194,7 @@ EVENT_TYPES = (
     "download",
     "email_open",
     "email_click",
+    "email_reply",
     "demo_request",
     "pricing_view",
     "webinar",

@@ -103,9 +103,9 @@ def user_may_edit_lead(user: User) -> bool:
 
 
 def lead_history(*, lead: Lead, limit: int = 500) -> list[dict]:
-    """Stage changes, assignments, score changes, touchpoints and audited edits (field
-    changes, BANT, partner answers) of one lead, newest first, in one shape. Five queries
-    whatever the length."""
+    """Stage changes, assignments, score changes, touchpoints, e-mails and audited edits
+    (field changes, BANT, partner answers) of one lead, newest first, in one shape. Six
+    queries whatever the length."""
     items: list[dict] = []
     for sc in StageChange.objects.filter(lead=lead).select_related("actor")[:limit]:
         items.append(
@@ -160,6 +160,23 @@ def lead_history(*, lead: Lead, limit: int = 500) -> list[dict]:
                 },
                 "properties": t.properties,
                 "actor": t.author.username if t.author else None,
+            }
+        )
+    # The e-mails nurturing sent it (or tried to): one query, the message's latest news.
+    from nurturing.models import Message
+
+    for m in Message.objects.filter(lead=lead).order_by("-queued_at", "-id")[:limit]:
+        items.append(
+            {
+                "kind": "message",
+                "at": m.sent_at or m.queued_at,
+                "message": m.pk,
+                "subject": m.subject,
+                "status": m.status,
+                "template": m.template_id,
+                "step": m.step,
+                "variant": m.variant,
+                "actor": None,
             }
         )
     audited = (

@@ -183,7 +183,9 @@ class HistoryItemSerializer(serializers.Serializer):
     """One row of a lead's history (`leads.selectors.lead_history`); `kind` says which of
     the optional fields are present."""
 
-    kind = serializers.ChoiceField(choices=["stage_change", "assignment", "score_change", "touchpoint", "audit"])
+    kind = serializers.ChoiceField(
+        choices=["stage_change", "assignment", "score_change", "touchpoint", "audit", "message"]
+    )
     at = serializers.DateTimeField()
     actor = serializers.CharField(allow_null=True, required=False, help_text="The username, if a user acted.")
     actor_type = serializers.CharField(required=False, help_text="`user`, `api`, `system`, ...")
@@ -211,6 +213,13 @@ class HistoryItemSerializer(serializers.Serializer):
     # audit
     action = serializers.CharField(required=False)
     changes = serializers.DictField(required=False, help_text="{field: [old, new]}")
+    # message (an e-mail of nurturing)
+    message = serializers.IntegerField(required=False, help_text="The message's id (GET /api/v1/messages/).")
+    subject = serializers.CharField(required=False, allow_blank=True)
+    status = serializers.CharField(required=False, help_text="queued, sent, failed, bounced, opened, clicked...")
+    template = serializers.IntegerField(allow_null=True, required=False)
+    step = serializers.CharField(required=False, allow_blank=True)
+    variant = serializers.CharField(required=False, allow_blank=True)
 
 
 class EventsOutputSerializer(serializers.Serializer):

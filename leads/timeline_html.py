@@ -39,11 +39,27 @@ def _changes(changes: dict) -> str:
     return f'<ul class="changes">{rows}</ul>'
 
 
+def _message_status(status: str) -> str:
+    labels = {
+        "queued": _("Waiting to be sent"),
+        "sending": _("Sending"),
+        "sent": _("Sent, not opened yet"),
+        "failed": _("Failed"),
+        "bounced": _("Bounced back"),
+        "complained": _("Reported as spam"),
+        "opened": _("Opened by the lead"),
+        "clicked": _("Link clicked"),
+        "replied": _("The lead replied"),
+        "unsubscribed": _("Unsubscribed through it"),
+    }
+    return labels.get(status, status)
+
+
 def timeline(history: list[dict], request=None) -> SafeString:
     if not history:
         return mark_safe(f'<li class="muted">{escape(_("Nothing yet."))}</li>')
     why = get_template("_assignment_why.html")
-    assigned, score, pool = _("Assigned"), _("Score"), _("pool")
+    assigned, score, pool, email = _("Assigned"), _("Score"), _("pool"), _("E-mail")
     fmt = formats.get_format("SHORT_DATETIME_FORMAT")
     out = []
     for item in history:
@@ -59,6 +75,11 @@ def timeline(history: list[dict], request=None) -> SafeString:
             )
         elif kind == "audit":
             body = f"<strong>{escape(item['action'])}</strong> {_who(item)}{_reason(item)}" + _changes(item["changes"])
+        elif kind == "message":
+            body = (
+                f'<span class="tp">{escape(email)}</span> <strong>{escape(item["subject"] or "–")}</strong>'
+                f' <span class="tag">{escape(_message_status(item["status"]))}</span>'
+            )
         elif kind == "score_change":
             grade = f" ({escape(item['grade'])})" if item.get("grade") else ""
             body = f"{escape(score)} {item['old_score']} → <strong>{item['new_score']}</strong>{grade}"

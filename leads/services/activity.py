@@ -75,6 +75,13 @@ def events_record(*, items: list[dict], actor: Actor) -> list[Touchpoint]:
             visitor_identify(visitor=visitor, lead=lead)
         lead_ids = sorted({t.lead_id for t in touchpoints if t.lead_id})
         events.emit(events.LEAD_ACTIVITY_RECORDED, lead_ids=lead_ids)
+        replies = [t for t in touchpoints if t.lead_id and t.type == TouchpointType.EMAIL_REPLY]
+        if replies:  # the one place a reply is announced, whoever recorded it
+            events.emit(
+                events.EMAIL_REPLIED,
+                lead_ids=sorted({t.lead_id for t in replies}),
+                message_ids=sorted({m for t in replies if isinstance(m := t.properties.get("message"), int)}),
+            )
     return touchpoints
 
 

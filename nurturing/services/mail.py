@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Sequence
+import re
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from email.utils import formataddr, make_msgid, parseaddr
 
 from django.conf import settings
 from django.core import mail as django_mail
@@ -29,25 +31,39 @@ from leadcrm import audit, events
 from leadcrm.actors import Actor
 from leadcrm.errors import ServiceError
 from leads import services as lead_services
-from leads.models import ConsentStatus, Lead
+from leads.models import ConsentStatus, Lead, Touchpoint, TouchpointType
 from nurturing import mail_render
 from nurturing.models import (
     EmailTemplate,
     Message,
     MessageStatus,
+    SenderIdentity,
     Suppression,
     SuppressionReason,
     TemplateKind,
+    Topic,
+    TopicPreference,
 )
 
 logger = logging.getLogger(__name__)
 
-TEMPLATE_FIELDS = ("name", "kind", "subject", "html", "text")
+TEMPLATE_FIELDS = ("name", "kind", "subject", "html", "text", "sender", "topic")
+SENDER_FIELDS = ("name", "from_email", "reply_to", "is_default")
 MAX_ATTEMPTS = 5
 BACKOFF = (60, 300, 1800, 7200)  # seconds before attempts 2, 3, 4, 5
+# A reply is an `email_reply` touchpoint naming the message ({"message": id}); recording it
+# announces `email.replied` (leads.services.events_record).
+REPLY_TOUCHPOINT = TouchpointType.EMAIL_REPLY
 # Reasons that stop every message, transactional ones included (an opt-out stops marketing).
 HARD_SUPPRESSIONS = (SuppressionReason.HARD_BOUNCE, SuppressionReason.COMPLAINT, SuppressionReason.ERASED)
 SALT_UNSUBSCRIBE, SALT_OPEN, SALT_CLICK = "nurturing.unsubscribe", "nurturing.open", "nurturing.click"
+SALT_CONFIRM = "nurturing.confirm"
+# The idempotency keys of double opt-in confirmations (`services.consent`): their message
+# carries the signed confirmation link.
+CONFIRM_KEY_PREFIX = "consent-confirm:"
+# The double opt-in confirmation's template (services.consent creates it on first use);
+# marketing edits its words, never its kind: it must go to people who have no consent yet.
+CONFIRMATION_TEMPLATE = "Double opt-in confirmation"
 
 
 @dataclass(frozen=True)
@@ -55,31 +71,62 @@ class MessageRequest:
     lead_id: int
     template_id: int
     idempotency_key: str  # a second request with the same key returns the existing message
+    # What sent it (the per-step and per-variant reports); empty for a one-off message.
+    enrollment_id: int | None = None
+    step: str = ""
+    variant: str = ""
 
 
 @dataclass(frozen=True)
 class MessageOutcome:
     lead_id: int
     message_id: int | None  # None when refused
-    refused: str = ""  # "" | "no_consent" | "suppressed" | "frequency_cap" | "no_email" | "unknown_lead"
+    # "" | "no_consent" | "suppressed" | "topic_opt_out" | "frequency_cap" | "no_email" | "unknown_lead"
+    refused: str = ""
 
 
 # --- templates ---------------------------------------------------------------------------
 
 
+def _relation_errors(fields: dict) -> dict[str, list[str]]:
+    """A template's sender and topic name existing rows (or nothing)."""
+    errors = {}
+    for name, model in (("sender", SenderIdentity), ("topic", Topic)):
+        value = fields.get(name)
+        if value is not None and not (isinstance(value, int) and model.objects.filter(pk=value).exists()):
+            errors[name] = [f"Unknown {name}."]
+    return errors
+
+
 def email_template_create(
-    *, actor: Actor, name: str, subject: str, html: str = "", text: str = "", kind: str = TemplateKind.MARKETING
+    *,
+    actor: Actor,
+    name: str,
+    subject: str,
+    html: str = "",
+    text: str = "",
+    kind: str = TemplateKind.MARKETING,
+    sender: int | None = None,
+    topic: int | None = None,
 ) -> EmailTemplate:
     errors = mail_render.template_errors(subject=subject, html=html, text=text)
     if kind not in TemplateKind.values:
         errors["kind"] = [f"One of: {', '.join(TemplateKind.values)}."]
     if not name or EmailTemplate.objects.filter(name=name).exists():
         errors["name"] = ["A unique name is required."]
+    errors |= _relation_errors({"sender": sender, "topic": topic})
     if errors:
         raise ServiceError(errors)
     with transaction.atomic():
         template = EmailTemplate.objects.create(
-            name=name, kind=kind, subject=subject, html=html, text=text, created_by=actor.user
+            name=name,
+            kind=kind,
+            subject=subject,
+            html=html,
+            text=text,
+            sender_id=sender,
+            topic_id=topic,
+            created_by=actor.user,
         )
         audit.record(
             actor=actor,
@@ -91,6 +138,7 @@ def email_template_create(
 
 
 def email_template_update(*, actor: Actor, template_id: int, **fields: object) -> EmailTemplate:
+    """Change given fields; `sender` and `topic` are ids (None clears them)."""
     unknown = set(fields) - set(TEMPLATE_FIELDS)
     if unknown:
         raise ServiceError({k: ["Unknown field."] for k in sorted(unknown)})
@@ -101,17 +149,145 @@ def email_template_update(*, actor: Actor, template_id: int, **fields: object) -
         errors = mail_render.template_errors(subject=merged["subject"], html=merged["html"], text=merged["text"])
         if merged["kind"] not in TemplateKind.values:
             errors["kind"] = [f"One of: {', '.join(TemplateKind.values)}."]
+        elif template.name == CONFIRMATION_TEMPLATE and merged["kind"] != TemplateKind.TRANSACTIONAL:
+            errors["kind"] = ["The double opt-in confirmation stays transactional."]
         if "name" in fields and EmailTemplate.objects.filter(name=fields["name"]).exclude(pk=template_id).exists():
             errors["name"] = ["A unique name is required."]
+        errors |= _relation_errors({k: v for k, v in fields.items() if k in ("sender", "topic")})
         if errors:
             raise ServiceError(errors)
         for key, value in fields.items():
-            setattr(template, key, value)
+            setattr(template, f"{key}_id" if key in ("sender", "topic") else key, value)
         changes = audit.diff(before, template)
         if changes:
             template.save(update_fields=[*fields, "updated_at"])
             audit.record(actor=actor, action="nurturing.template.update", target=template, changes=changes)
     return template
+
+
+# --- sender identities and topics ----------------------------------------------------------
+
+
+def _sender_errors(fields: dict, *, sender_id: int | None = None) -> dict[str, list[str]]:
+    errors = {}
+    if "name" in fields and (not isinstance(fields["name"], str) or not fields["name"].strip()):
+        errors["name"] = ["A name is required."]
+    for key in ("from_email", "reply_to"):
+        value = fields.get(key)
+        if value is None:
+            continue
+        if not isinstance(value, str) or (value and not re.fullmatch(r"[^@\s<>,]+@[^@\s<>,]+\.[^@\s<>,]+", value)):
+            errors[key] = ["An e-mail address."]
+        elif key == "from_email" and not value:
+            errors[key] = ["An e-mail address."]
+    email = fields.get("from_email")
+    if isinstance(email, str) and email and "from_email" not in errors:
+        taken = SenderIdentity.objects.filter(from_email__iexact=email).exclude(pk=sender_id)
+        if taken.exists():
+            errors["from_email"] = ["Another sender identity has this address."]
+    return errors
+
+
+def sender_identity_create(
+    *, actor: Actor, name: str, from_email: str, reply_to: str = "", is_default: bool = False
+) -> SenderIdentity:
+    """A verified address messages may come from; the default one signs templates that name none."""
+    fields = {"name": name, "from_email": from_email, "reply_to": reply_to}
+    errors = _sender_errors(fields)
+    if errors:
+        raise ServiceError(errors)
+    with transaction.atomic():
+        if is_default:
+            SenderIdentity.objects.select_for_update().filter(is_default=True).update(is_default=False)
+        sender = SenderIdentity.objects.create(
+            name=name.strip(), from_email=from_email.lower(), reply_to=reply_to.lower(), is_default=is_default
+        )
+        audit.record(
+            actor=actor,
+            action="nurturing.sender.create",
+            target=sender,
+            changes=audit.created(sender, SENDER_FIELDS),
+        )
+    return sender
+
+
+def sender_identity_update(*, actor: Actor, sender_id: int, **fields: object) -> SenderIdentity:
+    unknown = set(fields) - set(SENDER_FIELDS)
+    if unknown:
+        raise ServiceError({k: ["Unknown field."] for k in sorted(unknown)})
+    errors = _sender_errors(fields, sender_id=sender_id)
+    if "is_default" in fields and not isinstance(fields["is_default"], bool):
+        errors["is_default"] = ["true or false."]
+    if errors:
+        raise ServiceError(errors)
+    with transaction.atomic():
+        sender = SenderIdentity.objects.select_for_update().get(pk=sender_id)
+        before = audit.snapshot(sender, SENDER_FIELDS)
+        if fields.get("is_default"):
+            SenderIdentity.objects.filter(is_default=True).exclude(pk=sender_id).update(is_default=False)
+        for key, value in fields.items():
+            setattr(sender, key, value.strip().lower() if key in ("from_email", "reply_to") else value)
+        changes = audit.diff(before, sender)
+        if changes:
+            sender.save(update_fields=list(fields))
+            audit.record(actor=actor, action="nurturing.sender.update", target=sender, changes=changes)
+    return sender
+
+
+def topic_create(*, actor: Actor, key: str, name: str, name_fr: str = "") -> Topic:
+    """A subscription topic a person may leave without leaving every e-mail."""
+    errors = {}
+    if not isinstance(key, str) or not re.fullmatch(r"[a-z0-9][a-z0-9_-]{0,59}", key):
+        errors["key"] = ["Lower-case letters, digits, - and _ (at most 60)."]
+    elif Topic.objects.filter(key=key).exists():
+        errors["key"] = ["Another topic has this key."]
+    if not isinstance(name, str) or not name.strip():
+        errors["name"] = ["A name is required."]
+    if errors:
+        raise ServiceError(errors)
+    with transaction.atomic():
+        topic = Topic.objects.create(key=key, name=name.strip(), name_fr=(name_fr or "").strip())
+        audit.record(
+            actor=actor, action="nurturing.topic.create", target=topic, changes=audit.created(topic, ("key", "name"))
+        )
+    return topic
+
+
+def topic_preferences_set(
+    *, lead_id: int, choices: dict[int, bool], source: str, actor: Actor, now: dt.datetime | None = None
+) -> int:
+    """A person's choice per topic (from the preferences page): one row per topic, kept as
+    the latest word; returns how many changed."""
+    now = now or timezone.now()
+    known = set(Topic.objects.filter(pk__in=list(choices)).values_list("pk", flat=True))
+    changes: dict[str, list] = {}
+    with transaction.atomic():
+        current = {
+            p.topic_id: p
+            for p in TopicPreference.objects.select_for_update().filter(lead_id=lead_id, topic_id__in=known)
+        }
+        for topic_id in sorted(known):
+            wanted = bool(choices[topic_id])
+            row = current.get(topic_id)
+            if row is None and wanted:
+                continue  # no row already means subscribed
+            if row is not None and row.subscribed == wanted:
+                continue
+            if row is None:
+                TopicPreference.objects.create(lead_id=lead_id, topic_id=topic_id, subscribed=wanted, at=now)
+            else:
+                row.subscribed, row.at = wanted, now
+                row.save(update_fields=["subscribed", "at"])
+            changes[f"topic:{topic_id}"] = [not wanted, wanted]  # subscribed: old → new
+        if changes:
+            audit.record(
+                actor=actor,
+                action="lead.topics",
+                target=("leads.lead", lead_id, str(lead_id)),
+                changes=changes,
+                details={"source": source[:200]},
+            )
+    return len(changes)
 
 
 # --- rendering ---------------------------------------------------------------------------
@@ -149,26 +325,45 @@ def _context(lead: Lead) -> dict:
     )
 
 
-def message_render(*, template: EmailTemplate, lead: Lead, message: Message | None = None) -> tuple[str, str, str]:
+def confirmation_token(message: Message) -> str:
+    """The signed link of a double opt-in confirmation (its lead and its message)."""
+    return signing.dumps({"m": message.pk, "l": message.lead_id}, salt=SALT_CONFIRM, compress=True)
+
+
+def is_confirmation(message: Message) -> bool:
+    return message.idempotency_key.startswith(CONFIRM_KEY_PREFIX)
+
+
+def message_render(
+    *, template: EmailTemplate, lead: Lead, message: Message | None = None, test: bool = False
+) -> tuple[str, str, str]:
     """(subject, html, text) of the template for this lead: with tracking and the footer when
-    it is a real message, without them for a preview."""
+    it is a real message, without them for a preview; a test send shows the footer with no
+    working link (nothing a tester clicks may unsubscribe the lead or count as its click)."""
     footer_html = footer_text = ""
     track = None
     pixel = ""
+    address = settings.LEADCRM_POSTAL_ADDRESS
     if message is not None:
         if template.is_marketing:
             url = _base_url() + reverse("unsubscribe", args=[unsubscribe_token(message)])
-            address = settings.LEADCRM_POSTAL_ADDRESS
             footer_text = f"{address}\nUnsubscribe: {url}"
             footer_html = (
                 f'<p style="font-size:12px;color:#667">{escape(address)}<br><a href="{escape(url)}">Unsubscribe</a></p>'
             )
+        if is_confirmation(message):
+            url = _base_url() + reverse("consent-confirm", args=[confirmation_token(message)])
+            footer_text = f"Confirm your subscription: {url}\n\n{address}"
+            footer_html = f'<p><a href="{escape(url)}">Confirm your subscription</a></p><p>{escape(address)}</p>'
 
         def track(link: str) -> str:
             token = signing.dumps({"m": message.pk, "u": link}, salt=SALT_CLICK, compress=True)
             return _base_url() + reverse("track-click", args=[token])
 
         pixel = _base_url() + reverse("track-open", args=[signing.dumps({"m": message.pk}, salt=SALT_OPEN)])
+    elif test and template.is_marketing:
+        footer_text = f"{address}\nUnsubscribe: (the link of the real message)"
+        footer_html = f"<p>{escape(address)}<br>Unsubscribe: (the link of the real message)</p>"
     return mail_render.render(
         subject=template.subject,
         html=template.html,
@@ -190,9 +385,11 @@ def _cap() -> tuple[int, int]:
     return int(count), int(days or 7)
 
 
-def refusal(*, lead: Lead, kind: str, now: dt.datetime, exclude_message: int | None = None) -> str:
-    """Why this lead may not get a message of this kind now ("" when it may): the one rule
-    of the queue and of the send."""
+def refusal(
+    *, lead: Lead, kind: str, now: dt.datetime, exclude_message: int | None = None, topic_id: int | None = None
+) -> str:
+    """Why this lead may not get a message of this kind (of this topic) now ("" when it
+    may): the one rule of the queue and of the send."""
     if not lead.email:
         return "no_email"
     reasons = Suppression.objects.filter(email=lead.email.lower()).values_list("reason", flat=True)
@@ -201,6 +398,11 @@ def refusal(*, lead: Lead, kind: str, now: dt.datetime, exclude_message: int | N
             return "no_consent"
         if reasons.exists():
             return "suppressed"
+        if (
+            topic_id is not None
+            and TopicPreference.objects.filter(lead=lead, topic_id=topic_id, subscribed=False).exists()
+        ):
+            return "topic_opt_out"
         count, days = _cap()
         recent = Message.objects.filter(
             lead=lead, kind=TemplateKind.MARKETING, sent_at__gte=now - dt.timedelta(days=days)
@@ -231,7 +433,7 @@ def messages_queue(*, actor: Actor, requests: Sequence[MessageRequest]) -> list[
             if lead is None or template is None:
                 outcomes.append(MessageOutcome(r.lead_id, None, "unknown_lead" if lead is None else "unknown_template"))
                 continue
-            why = refusal(lead=lead, kind=template.kind, now=now)
+            why = refusal(lead=lead, kind=template.kind, now=now, topic_id=template.topic_id)
             if why:
                 outcomes.append(MessageOutcome(r.lead_id, None, why))
                 continue
@@ -244,6 +446,9 @@ def messages_queue(*, actor: Actor, requests: Sequence[MessageRequest]) -> list[
                 subject=template.subject[:300],
                 queued_at=now,
                 next_attempt_at=now,
+                enrollment_id=r.enrollment_id,
+                step=r.step,
+                variant=r.variant,
             )
             existing[r.idempotency_key] = message
             queued.append(message.pk)
@@ -258,12 +463,13 @@ def messages_send(*, message_ids: Sequence[int], now: dt.datetime | None = None)
     suppression checked at this moment, sent, recorded, in one transaction per message."""
     counts = {"sent": 0, "refused": 0, "retry": 0, "failed": 0, "skipped": 0}
     connection = django_mail.get_connection()
+    default_sender = SenderIdentity.objects.filter(is_default=True).first()
     for message_id in message_ids:
         now_ = now or timezone.now()
         with transaction.atomic():
             message = (
                 Message.objects.select_for_update(skip_locked=True, of=("self",))
-                .select_related("lead", "lead__owner", "lead__company", "template")
+                .select_related("lead", "lead__owner", "lead__company", "template", "template__sender")
                 .filter(pk=message_id, status=MessageStatus.QUEUED)
                 .filter(Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now_))
                 .first()
@@ -275,7 +481,13 @@ def messages_send(*, message_ids: Sequence[int], now: dt.datetime | None = None)
             why = (
                 "unknown_template"
                 if message.template is None
-                else refusal(lead=message.lead, kind=message.kind, now=now_, exclude_message=message.pk)
+                else refusal(
+                    lead=message.lead,
+                    kind=message.kind,
+                    now=now_,
+                    exclude_message=message.pk,
+                    topic_id=message.template.topic_id,
+                )
             )
             if why:
                 message.status, message.last_error = MessageStatus.FAILED, f"Not sent: {why} at send time"
@@ -283,7 +495,7 @@ def messages_send(*, message_ids: Sequence[int], now: dt.datetime | None = None)
                 counts["refused"] += 1
                 continue
             try:
-                _deliver(connection, message)
+                _deliver(connection, message, default_sender)
             except Exception as exc:  # the provider's error: retry later, then park
                 logger.warning("sending message %s failed: %s", message.pk, exc)
                 message.last_error = str(exc)[:500]
@@ -297,15 +509,36 @@ def messages_send(*, message_ids: Sequence[int], now: dt.datetime | None = None)
                 message.save(update_fields=["status", "last_error", "attempts", "next_attempt_at"])
                 continue
             message.status, message.sent_at, message.last_error = MessageStatus.SENT, now_, ""
-            message.save(update_fields=["status", "sent_at", "last_error", "attempts", "to_email", "subject"])
+            message.save(
+                update_fields=[
+                    "status", "sent_at", "last_error", "attempts", "to_email", "subject", "smtp_id", "provider_id",
+                ]
+            )  # fmt: skip
             events.emit(events.EMAIL_SENT, lead_ids=[message.lead_id], message_ids=[message.pk])
             counts["sent"] += 1
     return counts
 
 
-def _deliver(connection, message: Message) -> None:
+def sender_of(template: EmailTemplate | None, default: SenderIdentity | None) -> tuple[str, list[str]]:
+    """(From, Reply-To) of a template's messages: its sender identity, else the default
+    identity, else DEFAULT_FROM_EMAIL."""
+    sender = (template.sender if template is not None else None) or default
+    if sender is None:
+        return settings.DEFAULT_FROM_EMAIL, []
+    return formataddr((sender.name, sender.from_email)), [sender.reply_to] if sender.reply_to else []
+
+
+def _message_id(from_email: str) -> str:
+    """A Message-ID on the sender's domain (replies name it in In-Reply-To)."""
+    domain = parseaddr(from_email)[1].rpartition("@")[2] or "leadcrm.invalid"
+    return make_msgid(domain=domain)
+
+
+def _deliver(connection, message: Message, default_sender: SenderIdentity | None = None) -> None:
     subject, html, text = message_render(template=message.template, lead=message.lead, message=message)
-    headers = {}
+    from_email, reply_to = sender_of(message.template, default_sender)
+    message_id = _message_id(from_email)
+    headers = {"Message-ID": message_id}
     if message.kind == TemplateKind.MARKETING:
         token = unsubscribe_token(message)
         url = _base_url() + reverse("unsubscribe", args=[token])
@@ -315,15 +548,24 @@ def _deliver(connection, message: Message) -> None:
     email = django_mail.EmailMultiAlternatives(
         subject=subject,
         body=text,
-        from_email=settings.DEFAULT_FROM_EMAIL,
+        from_email=from_email,
         to=[message.lead.email],
+        reply_to=reply_to,
         headers={**headers, "X-LeadCRM-Message": str(message.pk)},
         connection=connection,
     )
+    # Anymail passes metadata to the provider, which gives it back in its tracking events.
+    email.metadata = {"leadcrm_message": str(message.pk)}
     if html:
         email.attach_alternative(html, "text/html")
     email.send()
     message.to_email, message.subject = message.lead.email, subject[:300]
+    message.smtp_id = message_id
+    status = getattr(email, "anymail_status", None)
+    provider_id = getattr(status, "message_id", None)
+    if isinstance(provider_id, (set, frozenset, list, tuple)):  # one recipient: one id
+        provider_id = next(iter(provider_id), None)
+    message.provider_id = "" if provider_id is None else str(provider_id)[:255]
 
 
 def messages_due(*, now: dt.datetime | None = None, limit: int = 1000) -> list[int]:
@@ -419,6 +661,224 @@ def _engaged(message: Message, what: str, url: str = "") -> Message:
         # Every open and click is engagement scoring reads (the first one changes the status).
         lead_services.events_record(
             items=[{"lead_id": message.lead_id, "type": touch, "url": url, "properties": {"message": message.pk}}],
+            actor=Actor.automation(),
+        )
+    return message
+
+
+def unsubscribe_page_facts(*, token: str) -> tuple[Message, list[tuple[Topic, bool]]]:
+    """What the preferences page shows: the message of the link, every topic and whether
+    its lead still gets it."""
+    message, data = _message_of(token, SALT_UNSUBSCRIBE)
+    if data.get("l") != message.lead_id:
+        raise ServiceError({"token": ["This link is not valid."]})
+    left = set(
+        TopicPreference.objects.filter(lead_id=message.lead_id, subscribed=False).values_list("topic_id", flat=True)
+    )
+    return message, [(topic, topic.pk not in left) for topic in Topic.objects.all()]
+
+
+def preferences_save(*, token: str, subscribed: Iterable[int]) -> Message:
+    """The preferences form: the topics ticked stay, the others are left (the lead keeps
+    its consent for the rest)."""
+    message, topics = unsubscribe_page_facts(token=token)
+    wanted = set(subscribed)
+    topic_preferences_set(
+        lead_id=message.lead_id,
+        choices={topic.pk: topic.pk in wanted for topic, _ in topics},
+        source=f"preferences:message:{message.pk}",
+        actor=Actor.automation(),
+    )
+    return message
+
+
+# --- test sends ------------------------------------------------------------------------------
+
+
+def template_test_send(*, actor: Actor, template_id: int, lead: Lead, to: str = "") -> str:
+    """The template rendered for a real lead and sent to the caller (or the address it
+    gives), marked [TEST]: no message row, no consent check, nothing on the lead's record;
+    audited. Returns the address it went to."""
+    template = EmailTemplate.objects.select_related("sender").get(pk=template_id)
+    to = (to or (actor.user.email if actor.user else "")).strip()
+    if not to:
+        raise ServiceError({"to": ["Give an address: your account has no e-mail."]})
+    subject, html, text = message_render(template=template, lead=lead, test=True)
+    from_email, reply_to = sender_of(template, SenderIdentity.objects.filter(is_default=True).first())
+    email = django_mail.EmailMultiAlternatives(
+        subject=f"[TEST] {subject}",
+        body=text,
+        from_email=from_email,
+        to=[to],
+        reply_to=reply_to,
+        headers={"Message-ID": _message_id(from_email), "X-LeadCRM-Test": str(template.pk)},
+    )
+    if html:
+        email.attach_alternative(html, "text/html")
+    try:
+        email.send()
+    except Exception as exc:  # the provider's refusal is the tester's answer, not a 500
+        logger.warning("test send of template %s failed: %s", template.pk, exc)
+        raise ServiceError({"to": [f"Could not send: {str(exc)[:200]}"]}) from exc
+    audit.record(
+        actor=actor,
+        action="nurturing.template.test_send",
+        target=template,
+        details={"lead": lead.pk, "to": to},
+    )
+    return to
+
+
+# --- provider events: bounces, complaints, replies -------------------------------------------
+
+BOUNCE, COMPLAINT, UNSUBSCRIBED = "bounced", "complained", "unsubscribed"
+_ANGLE = re.compile(r"<[^<>\s]+>")
+
+
+@dataclass(frozen=True)
+class ProviderEvent:
+    """A provider's tracking event, as anymail normalised it (plain data)."""
+
+    kind: str  # "bounced" | "complained" | "unsubscribed" (others are ignored)
+    recipient: str = ""
+    message_id: str = ""  # the provider's id (or the Message-ID header)
+    leadcrm_message: int | None = None  # from the metadata sent with the message
+    at: dt.datetime | None = None
+    description: str = ""
+
+
+def _find_message(event: ProviderEvent) -> Message | None:
+    if event.leadcrm_message:
+        found = Message.objects.filter(pk=event.leadcrm_message).first()
+        if found is not None:
+            return found
+    if event.message_id:
+        ids = {event.message_id, f"<{event.message_id.strip('<>')}>"}
+        return Message.objects.filter(Q(provider_id=event.message_id) | Q(smtp_id__in=ids)).first()
+    return None
+
+
+def provider_events_record(*, items: Sequence[ProviderEvent], now: dt.datetime | None = None) -> dict[str, int]:
+    """Bounces and complaints from the provider's webhook: the message marked, the address
+    suppressed (a hard bounce or a complaint stops every message to it), `email.bounced` /
+    `email.complained` announced. A re-delivered event changes nothing the second time."""
+    now = now or timezone.now()
+    counts = {"recorded": 0, "unchanged": 0, "ignored": 0}
+    for event in items:
+        if event.kind not in (BOUNCE, COMPLAINT, UNSUBSCRIBED):
+            counts["ignored"] += 1
+            continue
+        with transaction.atomic():
+            message = _find_message(event)
+            email = (event.recipient or (message.to_email if message else "") or "").strip().lower()
+            if message is None and not email:
+                counts["ignored"] += 1
+                continue
+            changed = _provider_event_apply(event, message, email, event.at or now)
+            counts["recorded" if changed else "unchanged"] += 1
+    return counts
+
+
+def _provider_event_apply(event: ProviderEvent, message: Message | None, email: str, at: dt.datetime) -> bool:
+    changed = False
+    if event.kind == UNSUBSCRIBED:
+        if message is not None and message.unsubscribed_at is None:
+            unsubscribe(token=unsubscribe_token(message))
+            return True
+        if email:
+            _, created = Suppression.objects.get_or_create(
+                email=email, defaults={"reason": SuppressionReason.OPT_OUT, "source": "provider"}
+            )
+            return created
+        return False
+    reason = SuppressionReason.HARD_BOUNCE if event.kind == BOUNCE else SuppressionReason.COMPLAINT
+    if email:
+        row, created = Suppression.objects.select_for_update().get_or_create(
+            email=email,
+            defaults={"reason": reason, "source": f"message:{message.pk}" if message else "provider"},
+        )
+        if not created and row.reason == SuppressionReason.OPT_OUT:  # a stronger reason replaces an opt-out
+            row.reason = reason
+            row.save(update_fields=["reason"])
+            created = True
+        changed |= created
+    if message is not None:
+        field, status, name = {
+            BOUNCE: ("bounced_at", MessageStatus.BOUNCED, events.EMAIL_BOUNCED),
+            COMPLAINT: ("complained_at", MessageStatus.COMPLAINED, events.EMAIL_COMPLAINED),
+        }[event.kind]
+        first = Message.objects.filter(pk=message.pk, **{f"{field}__isnull": True}).update(
+            **{field: at, "status": status, "last_error": (event.description or "")[:500]}
+        )
+        if first:
+            changed = True
+            events.emit(name, lead_ids=[message.lead_id], message_ids=[message.pk])
+            if event.kind == COMPLAINT:  # "this is spam": no more marketing, whatever the consent said
+                lead_services.lead_consent_set(
+                    lead_id=message.lead_id,
+                    status=ConsentStatus.OPT_OUT,
+                    source=f"complaint:message:{message.pk}",
+                    actor=Actor.automation(),
+                )
+    return changed
+
+
+@dataclass(frozen=True)
+class InboundReply:
+    """An inbound e-mail (anymail's inbound webhook), as plain data."""
+
+    from_email: str
+    message_id: str = ""  # the reply's own Message-ID (re-deliveries carry the same)
+    in_reply_to: str = ""
+    references: str = ""
+    subject: str = ""
+    at: dt.datetime | None = None
+
+
+def reply_record(*, reply: InboundReply, now: dt.datetime | None = None) -> Message | None:
+    """A reply to one of our messages: matched by In-Reply-To / References against the
+    Message-ID we sent, else by its sender's address to that lead's last message. Marks the
+    message replied, announces `email.replied` (sequences exit on it) and puts an e-mail
+    reply on the lead's timeline. A re-delivered reply (same Message-ID) changes nothing."""
+    now = reply.at or now or timezone.now()
+    named = _ANGLE.findall(f"{reply.in_reply_to} {reply.references}")
+    message = None
+    if named:
+        message = Message.objects.filter(smtp_id__in=named).order_by("-sent_at", "-id").first()
+    if message is None:
+        sender = parseaddr(reply.from_email)[1].strip().lower()
+        if sender:
+            message = (
+                Message.objects.filter(lead__email=sender, sent_at__isnull=False).order_by("-sent_at", "-id").first()
+            )
+    if message is None:
+        return None
+    reply_id = reply.message_id.strip()[:255]
+    with transaction.atomic():
+        # One lock per message: two deliveries of the same reply record it once.
+        message = Message.objects.select_for_update().get(pk=message.pk)
+        seen = Touchpoint.objects.filter(lead_id=message.lead_id, type=REPLY_TOUCHPOINT, properties__message=message.pk)
+        if reply_id and seen.filter(properties__reply_id=reply_id).exists():
+            return message
+        if message.replied_at is None:
+            message.replied_at = now
+            if message.status not in (MessageStatus.BOUNCED, MessageStatus.COMPLAINED, MessageStatus.UNSUBSCRIBED):
+                message.status = MessageStatus.REPLIED
+            message.save(update_fields=["replied_at", "status"])
+        lead_services.events_record(
+            items=[
+                {
+                    "lead_id": message.lead_id,
+                    "type": REPLY_TOUCHPOINT,
+                    "occurred_at": now,
+                    "properties": {
+                        "event": "email_reply",
+                        "message": message.pk,
+                        "reply_id": reply_id,
+                        "subject": reply.subject[:300],
+                    },
+                }
+            ],
             actor=Actor.automation(),
         )
     return message
