@@ -23,6 +23,26 @@ urlpatterns = [
         "email-templates/<int:pk>/preview/", nurturing_api.EmailTemplatePreview.as_view(), name="email-template-preview"
     ),
     path("messages/", nurturing_api.MessageList.as_view(), name="message-list"),
+    # nurturing: sequences and enrollments
+    path("sequences/", nurturing_api.SequenceList.as_view(), name="sequence-list"),
+    path("sequences/<int:pk>/", nurturing_api.SequenceDetail.as_view(), name="sequence-detail"),
+    path("sequences/<int:pk>/enroll/", nurturing_api.SequenceEnroll.as_view(), name="sequence-enroll"),
+    path("sequences/<int:pk>/stats/", nurturing_api.SequenceStats.as_view(), name="sequence-stats"),
+    path("enrollments/", nurturing_api.EnrollmentList.as_view(), name="enrollment-list"),
+    path("enrollments/<int:pk>/stop/", nurturing_api.EnrollmentStop.as_view(), name="enrollment-stop"),
+    path("email-templates/<int:pk>/test/", nurturing_api.EmailTemplateTestSend.as_view(), name="email-template-test"),
+    path("sender-identities/", nurturing_api.SenderIdentityList.as_view(), name="sender-identity-list"),
+    path("sender-identities/<int:pk>/", nurturing_api.SenderIdentityDetail.as_view(), name="sender-identity-detail"),
+    path("topics/", nurturing_api.TopicList.as_view(), name="topic-list"),
+    path(
+        "consent-confirmations/",
+        nurturing_api.ConsentConfirmationRequest.as_view(),
+        name="consent-confirmation-request",
+    ),
+    # nurturing: workflows
+    path("workflows/", nurturing_api.WorkflowList.as_view(), name="workflow-list"),
+    path("workflows/<int:pk>/", nurturing_api.WorkflowDetail.as_view(), name="workflow-detail"),
+    path("workflows/<int:pk>/runs/", nurturing_api.WorkflowRuns.as_view(), name="workflow-runs"),
     path("leads/", leads_api.LeadListCreate.as_view(), name="lead-list"),
     path("leads/bulk/", leads_api.LeadBulk.as_view(), name="lead-bulk"),
     path("leads/<int:pk>/", leads_api.LeadDetail.as_view(), name="lead-detail"),

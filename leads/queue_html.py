@@ -26,6 +26,9 @@ class Labels:
         self.disqualify = _("Disqualify")
         self.reason = _("Reason for disqualifying")
         self.gone = _("The lead left your queue.")
+        # The quick "Enroll" action loads the nurturing app's small form into the row.
+        self.enroll = _("Enroll")
+        self.enroll_prefix = reverse("sequence-enroll-lead", args=[0])[:-2]  # ".../enroll/lead/"
 
 
 def _button(url: str, action: str, label: str, *, vals: str = "", prompt: str = "", css="btn small", title=""):
@@ -64,6 +67,10 @@ def queue_row(lead: Lead | None, t: Labels, *, lead_id: int = 0, error: str = ""
         nxt = NEXT_STAGE.get(lead.stage)
         if nxt:
             actions += _button(url + "move/", "next", f"→ {nxt}", vals=f'{{"to": "{nxt}"}}')
+    actions += (
+        f'<button class="btn small" hx-get="{t.enroll_prefix}{lead.pk}/" hx-target="this" hx-swap="outerHTML"'
+        f' data-action="enroll">{escape(t.enroll)}</button>'
+    )
     actions += _button(
         url + "move/", "disqualify", "✕", vals='{"to": "DISQUALIFIED"}', prompt=t.reason,
         css="btn small danger ghost", title=t.disqualify,

@@ -73,12 +73,18 @@ class EmailTemplateInputSerializer(serializers.Serializer):
     subject = serializers.CharField(max_length=300)
     html = serializers.CharField(required=False, allow_blank=True, trim_whitespace=False, max_length=200_000)
     text = serializers.CharField(required=False, allow_blank=True, trim_whitespace=False, max_length=200_000)
+    sender = serializers.IntegerField(
+        required=False, allow_null=True, min_value=1, help_text="A sender identity (none: the default one)."
+    )
+    topic = serializers.IntegerField(
+        required=False, allow_null=True, min_value=1, help_text="Its subscription topic (marketing e-mails)."
+    )
 
 
 class EmailTemplateOutputSerializer(serializers.ModelSerializer):
     class Meta:
         model = EmailTemplate
-        fields = ["id", "name", "kind", "subject", "html", "text", "created_at", "updated_at"]
+        fields = ["id", "name", "kind", "subject", "html", "text", "sender", "topic", "created_at", "updated_at"]
         read_only_fields = fields
 
 
@@ -98,5 +104,7 @@ class MessageSerializer(serializers.ModelSerializer):
         fields = [
             "id", "lead", "template", "kind", "status", "to_email", "subject", "attempts", "last_error",
             "queued_at", "sent_at", "opened_at", "clicked_at", "unsubscribed_at",
+            "bounced_at", "complained_at", "replied_at",
+            "enrollment", "step", "variant",
         ]  # fmt: skip
         read_only_fields = fields

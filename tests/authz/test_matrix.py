@@ -39,7 +39,7 @@ from leadcrm.actors import Actor
 from leadcrm.models import Job
 from leads import imports
 from leads.models import SavedFilter, Task
-from nurturing.models import EmailTemplate, Segment
+from nurturing.models import EmailTemplate, Segment, SenderIdentity, Workflow
 from routing.models import Partner, PartnerOffer, RoutingRule, SlaPolicy, Territory
 from scoring.models import FitRule, PredictiveModel, RuleSet
 from tests.authz.urlconf import Operation, operations
@@ -268,6 +268,41 @@ RULES: dict[tuple[str, str], Rule | list[Rule]] = {
     ("api:email-template-detail", "PATCH"): row(MARKETING_API, "email_template"),
     ("api:email-template-preview", "POST"): row(MARKETING_API, "email_template"),
     ("api:message-list", "GET"): row(SIGNED_IN_API),
+    # --- sequences: marketing writes, every signed-in user reads; the roles that enroll (sellers
+    # too, on the leads they see) stop an enrollment of a lead they see (the pool's, a teammate's)
+    ("api:sequence-list", "GET"): row(SIGNED_IN_API),
+    ("api:sequence-list", "POST"): row(MARKETING_API),
+    ("api:sequence-detail", "GET"): row(SIGNED_IN_API, "sequence"),
+    ("api:sequence-detail", "PATCH"): row(MARKETING_API, "sequence"),
+    ("api:sequence-enroll", "POST"): row(SIGNED_IN_API, "sequence"),
+    ("api:sequence-stats", "GET"): row(SIGNED_IN_API, "sequence"),
+    ("api:enrollment-list", "GET"): row(SIGNED_IN_API),
+    ("api:enrollment-stop", "POST"): [
+        row("401 ok ok ok ok 404", "enrollment_pool"),
+        row("401 ok ok ok 404 404", "enrollment_teammate"),
+    ],
+    # --- workflows: marketing writes, every signed-in user reads (runs: of the leads it sees) ---
+    ("api:workflow-list", "GET"): row(SIGNED_IN_API),
+    ("api:workflow-list", "POST"): row(MARKETING_API),
+    ("api:workflow-detail", "GET"): row(SIGNED_IN_API, "workflow"),
+    ("api:workflow-detail", "PATCH"): row(MARKETING_API, "workflow"),
+    ("api:workflow-detail", "DELETE"): row(MARKETING_API, "workflow"),
+    ("api:workflow-runs", "GET"): row(SIGNED_IN_API, "workflow"),
+    # sender identities, topics and test sends: marketing's (a test send renders a lead it sees)
+    ("api:email-template-test", "POST"): row(MARKETING_API, "email_template"),
+    ("api:sender-identity-list", "GET"): row(MARKETING_API),
+    ("api:sender-identity-list", "POST"): row(MARKETING_API),
+    ("api:sender-identity-detail", "GET"): row(MARKETING_API, "sender_identity"),
+    ("api:sender-identity-detail", "PATCH"): row(MARKETING_API, "sender_identity"),
+    ("api:topic-list", "GET"): row(MARKETING_API),
+    ("api:topic-list", "POST"): row(MARKETING_API),
+    ("api:consent-confirmation-request", "POST"): row(MARKETING_API),  # double opt-in of leads it sees
+    # double opt-in link, reached from an e-mail: signed token (a bad one: the page says so)
+    ("consent-confirm", "GET"): row(PUBLIC, token="bad"),
+    ("consent-confirm", "POST"): row(PUBLIC, token="bad"),
+    # e-mail providers' webhooks: basic auth with ANYMAIL_WEBHOOK_SECRET, refused while unset (tests)
+    ("email-webhook-tracking", "POST"): row("403 403 403 403 403 403", esp="generic"),
+    ("email-webhook-inbound", "POST"): row("403 403 403 403 403 403", esp="generic"),
     # --- tasks: on the leads the caller sees (a teammate's lead is hidden from an SDR) ---
     ("api:task-list", "GET"): row(SIGNED_IN_API),
     ("api:task-list", "POST"): row(SIGNED_IN_API),
@@ -314,6 +349,30 @@ RULES: dict[tuple[str, str], Rule | list[Rule]] = {
     ("segment-from-list", "POST"): row(MARKETING_PAGE),
     ("segment-detail", "GET"): row(MARKETING_PAGE, "segment"),
     ("segment-detail", "POST"): row(MARKETING_PAGE, "segment"),
+    ("sequences", "GET"): row(MARKETING_PAGE),
+    ("sequences", "POST"): row(MARKETING_PAGE),
+    ("sequence-detail", "GET"): row(MARKETING_PAGE, "sequence"),
+    ("sequence-detail", "POST"): row(MARKETING_PAGE, "sequence"),
+    ("sequence-steps", "POST"): row(MARKETING_PAGE, "sequence"),
+    # enrolling by hand: every role that sees the lead (its page, the queue, the leads list)
+    ("sequence-enroll-lead", "GET"): row(SIGNED_IN_PAGE, "lead"),
+    ("sequence-enroll-lead", "POST"): row(SIGNED_IN_PAGE, "lead"),
+    ("sequence-enroll-leads", "POST"): row(SIGNED_IN_PAGE),
+    ("sequence-enrollment-stop", "POST"): [
+        row("login ok ok ok ok 404", "enrollment_pool"),
+        row("login ok ok ok 404 404", "enrollment_teammate"),
+    ],
+    ("workflows", "GET"): row(MARKETING_PAGE),
+    ("workflows", "POST"): row(MARKETING_PAGE),
+    ("workflow-detail", "GET"): row(MARKETING_PAGE, "workflow"),
+    ("workflow-detail", "POST"): row(MARKETING_PAGE, "workflow"),
+    ("email-templates", "GET"): row(MARKETING_PAGE),
+    ("email-templates", "POST"): row(MARKETING_PAGE),
+    ("email-template-edit", "GET"): row(MARKETING_PAGE, "email_template"),
+    ("email-template-edit", "POST"): row(MARKETING_PAGE, "email_template"),
+    ("email-template-preview", "POST"): row(MARKETING_PAGE, "email_template"),
+    ("email-template-test", "POST"): row(MARKETING_PAGE, "email_template"),
+    ("email-performance", "GET"): row(SIGNED_IN_PAGE),  # the dashboard's panel: messages of the leads one sees
     ("scoring", "GET"): row(MARKETING_PAGE),
     ("scoring", "POST"): row(MARKETING_PAGE),
     ("team", "GET"): row(MANAGERS_PAGE),
@@ -449,9 +508,14 @@ def _build_world() -> SimpleNamespace:
         "job_admin": Job.objects.create(kind="routing.route", created_by=users["admin"]),
         "job_mine": Job.objects.create(kind="scoring.rescore", created_by=users["marketing"]),
         "segment": Segment.objects.create(name="Matrix list", kind="static"),
+        "workflow": Workflow.objects.create(
+            name="Matrix flow", trigger={"inactive_days": 3}, actions=[{"type": "route"}]
+        ),
         "email_template": EmailTemplate.objects.create(name="Matrix mail", subject="Hi", text="Hello"),
+        "sender_identity": SenderIdentity.objects.create(name="Matrix sender", from_email="matrix@corp.example"),
         "task_teammate": Task.objects.create(lead=shared["teammate"], assignee=teammate, due_at=now),
         "task_pool": Task.objects.create(lead=shared["pool"], due_at=now),
+        **_sequence_objects(shared, now),
     }
     PredictiveModel.objects.create(version=1, algorithm="matrix", auc=0.5, blob=b"")
     tokens = {role: Token.objects.create(user=user).key for role, user in users.items()}
@@ -463,6 +527,25 @@ def _build_world() -> SimpleNamespace:
     users["inactive"].is_active = False
     users["inactive"].save(update_fields=["is_active"])
     return SimpleNamespace(users=users, leads=leads, placed=placed, objects=objects, tokens=tokens, sessions=sessions)
+
+
+def _sequence_objects(shared: dict, now) -> dict:
+    """A sequence, and an enrollment of the pool's lead and of a teammate's lead in it."""
+    from nurturing.models import Enrollment, Sequence, SequenceVersion
+
+    sequence = Sequence.objects.create(name="Matrix sequence")
+    version = SequenceVersion.objects.create(sequence=sequence, number=1, steps=[{"type": "notify_owner"}])
+    sequence.current_version = version
+    sequence.save(update_fields=["current_version"])
+
+    def enrolled(lead):
+        return Enrollment.objects.create(sequence=sequence, version=version, lead=lead, cursor=[0], enrolled_at=now)
+
+    return {
+        "sequence": sequence,
+        "enrollment_pool": enrolled(shared["pool"]),
+        "enrollment_teammate": enrolled(shared["teammate"]),
+    }
 
 
 # --- the matrix -----------------------------------------------------------------------------

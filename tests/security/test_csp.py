@@ -7,12 +7,13 @@ import re
 from pathlib import Path
 
 import pytest
+from django.apps import apps
 from django.conf import settings
 from django.urls import reverse
 
 from accounts.models import Role
 from leads.models import ImportJob, ImportStatus
-from nurturing.models import Segment
+from nurturing.models import EmailTemplate, Segment
 from tests.authz.urlconf import operations
 from tests.factories import LeadFactory, TeamFactory, UserFactory
 
@@ -45,6 +46,11 @@ def world(db):
     )
     segment = Segment.objects.create(name="CSP list", kind="static")
     pks = {"lead-detail": lead.pk, "import-detail": job.pk, "import-progress": job.pk, "segment-detail": segment.pk}
+    pks["email-template-edit"] = EmailTemplate.objects.create(name="CSP mail", subject="Hi", text="Hello").pk
+    workflow = apps.get_model("nurturing", "Workflow")
+    pks["workflow-detail"] = workflow.objects.create(name="CSP flow", trigger={"inactive_days": 3}, actions=[]).pk
+    pks["sequence-detail"] = apps.get_model("nurturing", "Sequence").objects.create(name="CSP sequence").pk
+    pks["sequence-enroll-lead"] = lead.pk
     return {"admin": admin, "pk": pks}
 
 
