@@ -13,7 +13,7 @@ ROOT = Path(__file__).resolve().parents[2]
 SECTION = "Architecture"
 PATH_HEADING = "The data path"
 RULES_HEADING = "Where is the rule for X?"
-HOPS = ("Capture", "Score", "MQL", "Route", "Notify")
+HOPS = ("Capture", "Score", "MQL", "Route", "Notify", "Nurture")
 RULES = (
     "allowed stage moves",
     "who may see a lead",
@@ -21,6 +21,8 @@ RULES = (
     "how a lead is routed",
     "how a score is computed",
     "which reactions follow an event",
+    "who may get a marketing e-mail now",
+    "what a sequence does next",
 )
 
 _REF = re.compile(r"`([\w./-]+\.py)::([\w.]+)`")
@@ -161,5 +163,6 @@ def test_the_readme_check_can_fail(tmp_path):
     good = readme.replace(", `app/more.py`", "").replace("`app/rules.py::imported` (imported, not defined), ", "")
     good = good.replace("`app/gone.py::f`", "").replace("nothing named", "`app/rules.py::RULES`")
     good = good.replace("3. **Route**: `app/rules.py::Box.shut`", "3. **MQL**: `app/rules.py::check`\n4. **Route**: "
-                        "`app/rules.py::Box`\n5. **Notify**: `app/rules.py::check`")  # fmt: skip
+                        "`app/rules.py::Box`\n5. **Notify**: `app/rules.py::check`\n"
+                        "6. **Nurture**: `app/rules.py::check`")  # fmt: skip
     assert problems(good, tmp_path) == []
