@@ -32,6 +32,8 @@ EMAIL_OPENED = "email.opened"
 EMAIL_CLICKED = "email.clicked"
 EMAIL_REPLIED = "email.replied"
 LEAD_UNSUBSCRIBED = "lead.unsubscribed"
+# A capture asked for a double opt-in (payload `source`): the confirmation e-mail goes at once.
+LEAD_CONSENT_REQUESTED = "lead.consent_requested"
 # Work kicked off by a service (not about given leads): one task, its own arguments.
 JOB_REQUESTED = "job.requested"
 
@@ -57,10 +59,22 @@ class Reaction:
         return hash(self.task)
 
 
+def _workflows(event: str, **when: object) -> Reaction:
+    """Workflows listening to the event (nurturing.workflow_rules): one task finds the active
+    workflows whose trigger matches, so an event no workflow listens to costs one read."""
+    return Reaction("nurturing.tasks.workflows_trigger", {"event": event}, when=when)
+
+
+def _exit(reason: str) -> Reaction:
+    """Sequences whose `exit_on` lists the reason end the lead's enrollments."""
+    return Reaction("nurturing.tasks.enrollments_exit", {"reason": reason})
+
+
 # event -> reactions (a task's dotted path, or a Reaction). Order between them is not a
 # rule (they run side by side); where order matters, the later reaction listens to an event
 # the earlier one emits: routing at capture follows the first scoring (`lead.scored` with
-# cause `lead.created`), so a grade or score rule judges the lead's real score.
+# cause `lead.created`), so a grade or score rule judges the lead's real score; so do the
+# "lead.created" workflows.
 REACTIONS: dict[str, tuple[str | Reaction, ...]] = {
     LEAD_CREATED: (Reaction("scoring.tasks.leads_rescore", {"cause": LEAD_CREATED}),),
     LEAD_UPDATED: ("scoring.tasks.leads_rescore",),
@@ -68,57 +82,38 @@ REACTIONS: dict[str, tuple[str | Reaction, ...]] = {
         "leads.tasks.lead_activity_refresh",
         "scoring.tasks.leads_rescore",
         "routing.tasks.sla_first_touch",
+        _workflows(LEAD_ACTIVITY_RECORDED),
     ),
     LEAD_STAGE_CHANGED: (
         "routing.tasks.leads_route_on_stage",
         "routing.tasks.sla_first_touch",
         Reaction("nurturing.tasks.segments_refresh", {"trigger": LEAD_STAGE_CHANGED}),
-        # Sequences that exit on a stage change or a conversion (payload: to_stage).
-        Reaction("nurturing.tasks.enrollments_exit", {"reason": "stage_change"}),
+        _exit("stage_change"),  # also "converted" (payload: to_stage)
+        _workflows(LEAD_STAGE_CHANGED),
     ),
     LEAD_ASSIGNED: (
         "routing.tasks.sla_clocks_sync",
         Reaction("nurturing.tasks.segments_refresh", {"trigger": LEAD_ASSIGNED}),
     ),
-    LEAD_SCORE_CHANGED: (),
+    LEAD_SCORE_CHANGED: (_workflows(LEAD_SCORE_CHANGED),),
     # Every write that changes what a segment reads (fields, consent, activity) is rescored,
     # so segments re-check their leads after the score they may filter on.
     LEAD_SCORED: (
         Reaction("routing.tasks.leads_route_on_capture", when={"cause": LEAD_CREATED}),
         Reaction("nurturing.tasks.segments_refresh", {"trigger": LEAD_SCORED}),
+        _workflows(LEAD_CREATED, cause=LEAD_CREATED),
     ),
-    SEGMENT_ENTERED: (),
-    SEGMENT_LEFT: (),
+    SEGMENT_ENTERED: (_workflows(SEGMENT_ENTERED),),
+    SEGMENT_LEFT: (_workflows(SEGMENT_LEFT),),
     EMAIL_SENT: (),
-    EMAIL_BOUNCED: (Reaction("nurturing.tasks.enrollments_exit", {"reason": "bounce"}),),
-    EMAIL_COMPLAINED: (Reaction("nurturing.tasks.enrollments_exit", {"reason": "bounce"}),),
-    EMAIL_OPENED: (),
-    EMAIL_CLICKED: (),
-    EMAIL_REPLIED: (Reaction("nurturing.tasks.enrollments_exit", {"reason": "reply"}),),
-    LEAD_UNSUBSCRIBED: (Reaction("nurturing.tasks.enrollments_exit", {"reason": "opt_out"}),),
+    EMAIL_BOUNCED: (_exit("bounce"),),
+    EMAIL_COMPLAINED: (_exit("bounce"),),
+    EMAIL_OPENED: (_workflows(EMAIL_OPENED),),
+    EMAIL_CLICKED: (_workflows(EMAIL_CLICKED),),
+    EMAIL_REPLIED: (_exit("reply"), _workflows(EMAIL_REPLIED)),
+    LEAD_UNSUBSCRIBED: (_exit("opt_out"),),
+    LEAD_CONSENT_REQUESTED: ("nurturing.tasks.consent_confirmation_request",),
 }
-
-
-# Workflows trigger on these events (nurturing.workflow_rules): one task per event finds
-# the active workflows whose trigger matches it, so an event no workflow listens to costs
-# one indexed read. "lead.created" workflows run after the lead's first scoring (as routing
-# at capture does), so their conditions judge its real score and grade.
-REACTIONS[LEAD_SCORED] = (
-    *REACTIONS[LEAD_SCORED],
-    Reaction("nurturing.tasks.workflows_trigger", {"event": LEAD_CREATED}, when={"cause": LEAD_CREATED}),
-)
-WORKFLOW_TRIGGERS = (
-    LEAD_STAGE_CHANGED,
-    LEAD_SCORE_CHANGED,
-    LEAD_ACTIVITY_RECORDED,
-    SEGMENT_ENTERED,
-    SEGMENT_LEFT,
-    EMAIL_OPENED,
-    EMAIL_CLICKED,
-    EMAIL_REPLIED,
-)
-for _event in WORKFLOW_TRIGGERS:
-    REACTIONS[_event] = (*REACTIONS[_event], Reaction("nurturing.tasks.workflows_trigger", {"event": _event}))
 
 
 def emit(event: str, *, lead_ids: list[int], **payload: object) -> None:

@@ -48,6 +48,10 @@ INPUT_FIELDS: tuple[InputField, ...] = (
     *(_text(name) for name in UTM_FIELDS),
     InputField("properties", "properties", "properties"),
 )
+# Besides these, a capture or an update may carry `consent` (write-only; `clean_consent`):
+# recorded in the consent log by `leads.services.leads_consent_record`, read back as
+# consent_status and consent_at.
+CONSENT_TEXT_MAX_LENGTH = 2000
 # Fields a capture or an update may write besides the e-mail (the identity) and the custom
 # fields (merged, not replaced); the lifecycle and scores are not among them.
 WRITABLE_FIELDS = tuple(f.attr for f in INPUT_FIELDS if f.kind in ("text", "size"))

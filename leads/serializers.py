@@ -11,6 +11,7 @@ from leadcrm import fields
 from leads.fields import (
     ACTIVITY_FIELDS,
     CONSENT_FIELDS,
+    CONSENT_TEXT_MAX_LENGTH,
     INPUT_FIELDS,
     LIFECYCLE_FIELDS,
     MAX_COMPANY_SIZE,
@@ -58,9 +59,23 @@ def _input_field(spec: InputField) -> serializers.Field:
     return serializers.CharField(max_length=spec.max_length, required=False, allow_blank=True, **source)
 
 
+class ConsentInputSerializer(serializers.Serializer):
+    """What the person agreed to (the rules: `leads.validation.clean_consent`). With
+    `double_opt_in`, the lead stays pending until it clicks the confirmation e-mail, sent at
+    once."""
+
+    status = serializers.ChoiceField(choices=["opt_in", "opt_out"])
+    source = serializers.CharField(max_length=200, required=False, allow_blank=True)
+    text = serializers.CharField(max_length=CONSENT_TEXT_MAX_LENGTH, required=False, allow_blank=True)
+    at = serializers.DateTimeField(required=False, allow_null=True)
+    double_opt_in = serializers.BooleanField(required=False, default=False)
+
+
 class LeadInputSerializer(serializers.Serializer):
     """The public lead fields of SPEC.md, normalised: country to ISO alpha-2, phone to E.164
     when it parses, e-mail lower-cased, `company` to the company name."""
+
+    consent = ConsentInputSerializer(required=False, write_only=True)
 
     # The fields come from the one table, `leads.fields.INPUT_FIELDS`.
 

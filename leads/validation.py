@@ -12,7 +12,7 @@ from django.core.validators import validate_email
 from django.utils.dateparse import parse_datetime
 
 from leadcrm import inputs
-from leads.fields import INPUT_FIELDS, MAX_COMPANY_SIZE
+from leads.fields import CONSENT_TEXT_MAX_LENGTH, INPUT_FIELDS, MAX_COMPANY_SIZE
 from leads.models import Stage
 from leads.normalize import normalize_country, normalize_domain, normalize_phone, normalize_properties
 
@@ -65,6 +65,37 @@ def _datetime(value: object) -> dt.datetime | None:
     return inputs.check_datetime(parsed)
 
 
+CONSENT_KEYS = ("status", "source", "text", "at", "double_opt_in")
+
+
+def clean_consent(value: object) -> dict:
+    """The `consent` input: what the person agreed to, where, in which words and when."""
+    if not isinstance(value, dict):
+        raise ValueError('An object such as {"status": "opt_in", "source": "webinar form"}.')
+    unknown = sorted(str(k) for k in value if k not in CONSENT_KEYS)
+    if unknown:
+        raise ValueError(f"Unknown key {unknown[0]!r}; expected {', '.join(CONSENT_KEYS)}.")
+    status = value.get("status")
+    if status not in ("opt_in", "opt_out"):
+        raise ValueError('status: "opt_in" or "opt_out".')
+    double = value.get("double_opt_in", False)
+    if not isinstance(double, bool):
+        raise ValueError("double_opt_in: true or false.")
+    if double and status != "opt_in":
+        raise ValueError("double_opt_in: only with an opt_in.")
+    clean = {"status": status, "double_opt_in": double}
+    for key, limit in (("source", 200), ("text", CONSENT_TEXT_MAX_LENGTH)):
+        try:
+            clean[key] = _text(value.get(key, ""), limit)
+        except ValueError as exc:
+            raise ValueError(f"{key}: {exc}") from exc
+    try:
+        clean["at"] = _datetime(value.get("at"))
+    except ValueError as exc:
+        raise ValueError(f"at: {exc}") from exc
+    return clean
+
+
 def clean_lead_row(row: object, *, partial: bool = False, history: bool = False) -> tuple[dict, dict]:
     """Return (clean data keyed by model attribute, errors keyed by public field name).
 
@@ -101,6 +132,7 @@ def clean_lead_row(row: object, *, partial: bool = False, history: bool = False)
         ("company_domain", "company_domain", normalize_domain),
         ("properties", "properties", normalize_properties),
         ("company_size", "company_size", _size),
+        ("consent", "consent", clean_consent),
     )
     for name, attr, check in checks:
         if name in row and name not in errors:

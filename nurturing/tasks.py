@@ -1,5 +1,7 @@
 """Background work of nurturing: take ids, call one service, own the retries."""
 
+import datetime as dt
+
 from celery import shared_task
 
 from nurturing import services
@@ -66,3 +68,11 @@ def workflows_trigger(lead_ids: list[int], event: str, **payload: object) -> dic
 def workflows_timed() -> dict:
     """Beat: the workflows triggered by time (inactive for N days, a date property)."""
     return services.workflows_timed_run()
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True, **RETRY)
+def consent_confirmation_request(lead_ids: list[int], source: str = "", requested: str = "", **_: object) -> dict:
+    """A capture asked for a double opt-in: the confirmation e-mail, at once (keyed by the
+    time it was asked, so a re-delivered task sends nothing more)."""
+    now = dt.datetime.fromisoformat(requested) if requested else None
+    return services.consent_confirmation_request(lead_ids=lead_ids, source=source, now=now)

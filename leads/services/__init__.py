@@ -24,6 +24,7 @@ from leads.services.capture import (
     lead_capture,
     lead_consent_set,
     lead_update,
+    leads_consent_record,
 )
 from leads.services.lifecycle import (
     lead_accept,
@@ -60,6 +61,7 @@ __all__ = [
     "lead_bant_set",
     "lead_capture",
     "lead_consent_set",
+    "leads_consent_record",
     "lead_create_opportunity",
     "lead_disqualify",
     "lead_log_activity",

@@ -29,7 +29,13 @@ from leads.models import (
     Touchpoint,
 )
 from leads.normalize import company_domain_from_email
-from leads.services.capture import WRITABLE_FIELDS, apply_fields, capture_touchpoint, record_blind_captures
+from leads.services.capture import (
+    WRITABLE_FIELDS,
+    apply_fields,
+    capture_touchpoint,
+    leads_consent_record,
+    record_blind_captures,
+)
 from leads.validation import clean_lead_row
 
 
@@ -59,7 +65,12 @@ def leads_bulk_capture(*, rows: list[object], actor: Actor, history: bool = Fals
         if owner_id and not may_own_leads(owners.get(owner_id)):
             errors[index] = {"owner": ["Unknown or inactive user, or one who may not own leads."]}
     good = [(index, clean) for index, clean in good if index not in errors]
-    results = leads_bulk_upsert(rows=good, actor=actor, history=history) if good else []
+    consents = {index: clean.pop("consent") for index, clean in good if clean.get("consent")}
+    with transaction.atomic():
+        results = leads_bulk_upsert(rows=good, actor=actor, history=history) if good else []
+        given = [(r.id, consents[r.index]) for r in results if r.index in consents and r.status != "recorded"]
+        if given:  # never for a lead the caller cannot see ("recorded")
+            leads_consent_record(items=given, actor=actor)
     by_index = {r.index: r for r in results}
     by_index.update({i: BulkRowResult(i, "error", None, e) for i, e in errors.items()})
     return [by_index[i] for i in range(len(rows))]

@@ -104,16 +104,26 @@ def lead_capture(*, data: dict, actor: Actor) -> tuple[Lead, bool]:
         if existing is not None:
             if not selectors.user_may_see_lead(actor.user, existing):
                 return record_blind_captures([(existing, data)], actor=actor)[0], False
-            return _recapture(lead_id=existing.pk, data=data, actor=actor), False
+            with transaction.atomic():
+                lead = _recapture(lead_id=existing.pk, data=data, actor=actor)
+                return _with_consent(lead, data, actor), False
         try:
             with transaction.atomic():
                 lead = _create(email=email, data=data, actor=actor)
                 if _works_own_captures(actor):
                     lead = lead_assign(lead_id=lead.pk, owner=actor.user, actor=actor, reason="Captured by its seller")
-                return lead, True
+                return _with_consent(lead, data, actor), True
         except IntegrityError:
             continue  # somebody created it between our read and our insert: update theirs
     raise ServiceError({"email": ["Could not capture this lead; please retry."]})
+
+
+def _with_consent(lead: Lead, data: dict, actor: Actor) -> Lead:
+    if not data.get("consent"):
+        return lead
+    leads_consent_record(items=[(lead.pk, data["consent"])], actor=actor)
+    lead.refresh_from_db(fields=["consent_status", "consent_at", "consent_source"])
+    return lead
 
 
 def _works_own_captures(actor: Actor) -> bool:
@@ -229,12 +239,22 @@ def lead_update(*, lead_id: int, data: dict, actor: Actor) -> Lead:
                 actor=actor, action="lead.update", target=lead, changes=audit.diff(before, lead), skip_empty=True
             )
             events.emit(events.LEAD_UPDATED, lead_ids=[lead.pk], fields=changed)
+        lead = _with_consent(lead, data, actor)
     return lead
 
 
-def lead_consent_set(*, lead_id: int, status: str, source: str, actor: Actor) -> Lead:
-    """The person's own word on marketing e-mail (an unsubscribe, a double opt-in click):
-    recorded with when and where it was given, audited, and announced as an update."""
+def lead_consent_set(
+    *,
+    lead_id: int,
+    status: str,
+    source: str,
+    actor: Actor,
+    at: dt.datetime | None = None,
+    text: str = "",
+) -> Lead:
+    """The person's own word on marketing e-mail (a form's checkbox, an unsubscribe, a double
+    opt-in click): recorded with when, where and in which words it was given (the consent
+    log is the audit), and announced as an update."""
     if status not in ConsentStatus.values:
         raise ServiceError({"consent_status": [f"One of: {', '.join(ConsentStatus.values)}."]})
     with transaction.atomic():
@@ -242,8 +262,51 @@ def lead_consent_set(*, lead_id: int, status: str, source: str, actor: Actor) ->
         before = audit.snapshot(lead, ("consent_status", "consent_at", "consent_source"))
         if lead.consent_status == status:
             return lead
-        lead.consent_status, lead.consent_at, lead.consent_source = status, timezone.now(), source[:200]
+        lead.consent_status, lead.consent_at, lead.consent_source = status, at or timezone.now(), source[:200]
         lead.save(update_fields=["consent_status", "consent_at", "consent_source", "updated_at"])
-        audit.record(actor=actor, action="lead.consent", target=lead, changes=audit.diff(before, lead))
+        audit.record(
+            actor=actor,
+            action="lead.consent",
+            target=lead,
+            changes=audit.diff(before, lead),
+            details={"text": text} if text else None,
+        )
         events.emit(events.LEAD_UPDATED, lead_ids=[lead.pk], fields=["consent_status"])
     return lead
+
+
+def leads_consent_record(*, items: list[tuple[int, dict]], actor: Actor) -> None:
+    """The `consent` given with captures or edits (`leads.validation.clean_consent`): an
+    opt-out or a plain opt-in is recorded as given; a double opt-in leaves the lead pending
+    (unless it has opted in already) and asks for the confirmation e-mail, sent right after
+    commit (`lead.consent_requested`)."""
+    pending: dict[str, list[int]] = {}
+    with transaction.atomic():
+        for lead_id, consent in items:
+            source = consent.get("source") or actor.kind
+            if consent.get("double_opt_in"):
+                lead = Lead.objects.only("consent_status").get(pk=lead_id)
+                if lead.consent_status == ConsentStatus.OPT_IN:
+                    continue
+                lead_consent_set(
+                    lead_id=lead_id,
+                    status=ConsentStatus.PENDING,
+                    source=source,
+                    actor=actor,
+                    at=consent.get("at"),
+                    text=consent.get("text", ""),
+                )
+                pending.setdefault(source, []).append(lead_id)
+                continue
+            lead_consent_set(
+                lead_id=lead_id,
+                status=consent["status"],
+                source=source,
+                actor=actor,
+                at=consent.get("at"),
+                text=consent.get("text", ""),
+            )
+        # `requested` keys the confirmations: a re-delivered reaction sends none again.
+        requested = timezone.now().isoformat()
+        for source, lead_ids in pending.items():
+            events.emit(events.LEAD_CONSENT_REQUESTED, lead_ids=lead_ids, source=source, requested=requested)
