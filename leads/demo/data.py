@@ -428,3 +428,30 @@ SELLER_PROFILES = {
     "sdr3": {"languages": ["en", "es"], "skills": ["analytics", "crm"]},
     "sdr4": {"languages": ["en", "de", "it"], "skills": ["support", "crm"]},
 }
+
+
+# Nurturing's starting point (seed_demo.create_nurturing): templates (name, subject, text).
+DEMO_TEMPLATES = (
+    (
+        "Welcome",
+        'Welcome, {{ lead.first_name|default:"there" }}',
+        'Hello {{ lead.first_name|default:"there" }},\n\nThanks for your interest in Nordlys. '
+        '{{ owner.first_name|default:"Our team" }} will be glad to help {{ company.name|default:"your team" }}.',
+    ),
+    (
+        "Case study",
+        'How a team like {{ company.name|default:"yours" }} cut its lead response time',
+        'Hello {{ lead.first_name|default:"there" }},\n\nHere is how a team of your size answers its leads in minutes.',
+    ),
+    (
+        "Short pitch",
+        'Two minutes, {{ lead.first_name|default:"there" }}?',
+        'Hello {{ lead.first_name|default:"there" }},\n\nShall we show you Nordlys in a 20-minute call?',
+    ),
+    (
+        "Last call",
+        "Should we stay in touch?",
+        'Hello {{ lead.first_name|default:"there" }},\n\nTell us if the timing is wrong; we will write less often.',
+    ),
+)
+DEMO_SEGMENT_FILTER = {"consent": ["opt_in"], "grade": ["A", "B"]}

@@ -215,6 +215,17 @@ def test_routing_is_configured(seeded):
         assert seller.languages and seller.skills
 
 
+def test_marketing_starts_from_a_sequence_it_can_switch_on(seeded):
+    from nurturing.models import EmailTemplate, Segment, Sequence, Workflow
+
+    assert EmailTemplate.objects.count() == 4 and Segment.objects.filter(member_count__gt=0).exists()
+    sequence = Sequence.objects.select_related("current_version").get()
+    assert not sequence.active and "reply" in sequence.exit_on
+    assert [step["type"] for step in sequence.current_version.steps] == ["email", "wait", "split", "wait", "branch"]
+    assert Workflow.objects.get().active
+    assert "Nurturing: 4 e-mail templates" in seeded
+
+
 def test_second_run_changes_nothing(seeded):
     def counts():
         return tuple(

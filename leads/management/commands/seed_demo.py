@@ -55,6 +55,8 @@ from leads import lifecycle
 from leads import services as lead_services
 from leads.demo.data import (
     COUNTRIES,
+    DEMO_SEGMENT_FILTER,
+    DEMO_TEMPLATES,
     DISQUALIFY_REASONS,
     DOWNLOADS,
     FIT_NOISE,
@@ -102,6 +104,7 @@ from leads.models import (
     TouchpointType,
     Visitor,
 )
+from nurturing import services as nurturing_services
 from routing import services as routing_services
 from routing.models import Partner, SlaPolicy, Territory
 from scoring import selectors as scoring_selectors
@@ -211,6 +214,7 @@ class Command(BaseCommand):
             summary = self.create_leads(n, users, teams)
             summary["routing"] = self.configure_routing(users, teams)
             summary["scoring"] = self.score_and_route(users, ruleset)
+            summary["nurturing"] = self.create_nurturing(users)
             for src, count in summary["scoring"]["moves"].items():  # the stages as they now are
                 summary["stages"][src] -= count
                 summary["stages"][S.MQL] += count
@@ -803,6 +807,52 @@ class Command(BaseCommand):
 
     # --- report ---------------------------------------------------------------------------
 
+    # --- nurturing -----------------------------------------------------------------------
+
+    def create_nurturing(self, users: dict[str, User]) -> dict[str, int]:
+        """What marketing starts from: templates, a segment, a welcome sequence with an A/B
+        split (off until marketing switches it on) and a workflow that hands MQLs to their
+        owner, all through the services (checked and audited as by hand)."""
+        actor = Actor(users["marketing"], ActorType.USER)
+        created = {
+            name: nurturing_services.email_template_create(actor=actor, name=name, subject=subject, text=text)
+            for name, subject, text in DEMO_TEMPLATES
+        }
+        nurturing_services.segment_create(actor=actor, name="Opted-in, grade A or B", filter=DEMO_SEGMENT_FILTER)
+        steps = [
+            {"type": "email", "template": created["Welcome"].pk},
+            {"type": "wait", "days": 3, "business_days": True, "window": {"start": "09:00", "end": "17:00"}},
+            {
+                "type": "split",
+                "variants": [
+                    {"weight": 50, "steps": [{"type": "email", "template": created["Case study"].pk}]},
+                    {"weight": 50, "steps": [{"type": "email", "template": created["Short pitch"].pk}]},
+                ],
+            },
+            {"type": "wait", "days": 4, "business_days": True},
+            {
+                "type": "branch",
+                "if": {"clicked_last": True},
+                "then": [{"type": "task", "kind": "call", "due_in_hours": 24, "title": "Call: clicked the e-mail"}],
+                "else": [{"type": "email", "template": created["Last call"].pk}],
+            },
+        ]
+        nurturing_services.sequence_create(
+            actor=actor,
+            name="Welcome series",
+            steps=steps,
+            active=False,
+            exit_on=["reply", "opt_out", "bounce", "converted"],
+            reentry="after_days:90",
+        )
+        nurturing_services.workflow_create(
+            actor=actor,
+            name="New MQL: a call task for the owner",
+            trigger={"event": "lead.stage_changed", "to": "MQL"},
+            actions=[{"type": "task", "kind": "call", "due_in_hours": 4, "title": "Call the new MQL"}],
+        )
+        return {"templates": len(created), "segments": 1, "sequences": 1, "workflows": 1}
+
     def print_summary(self, users: dict[str, User], summary: dict, seconds: float) -> None:
         out = self.stdout
         out.write(self.style.SUCCESS("Demo company Nordlys Software created."))
@@ -830,5 +880,10 @@ class Command(BaseCommand):
             f"Routing: route at MQL on; {rt['rules']} rules, {rt['territories']} territories, "
             f"partner {PARTNER['name']} (login {PARTNER['username']} / {PARTNER['password']}), "
             f"{rt['sla']} SLA policies (A 1 h, B 4 h, C 24 h, D 72 h business hours)"
+        )
+        nu = summary["nurturing"]
+        out.write(
+            f"Nurturing: {nu['templates']} e-mail templates, {nu['segments']} segment, "
+            f"{nu['sequences']} sequence (A/B split, off until switched on), {nu['workflows']} workflow"
         )
         out.write(f"Done in {seconds:.1f} s.")
