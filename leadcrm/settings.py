@@ -351,6 +351,9 @@ LEADCRM_BASE_URL = env.str("LEADCRM_BASE_URL", default="http://127.0.0.1:8000")
 LEADCRM_POSTAL_ADDRESS = env.str("LEADCRM_POSTAL_ADDRESS", default="LeadCRM, 1 rue de l'Exemple, 75001 Paris, France")
 LEADCRM_UNSUBSCRIBE_MAILTO = env.str("LEADCRM_UNSUBSCRIBE_MAILTO", default="unsubscribe@localhost")
 LEADCRM_EMAIL_FREQUENCY_CAP = env.str("LEADCRM_EMAIL_FREQUENCY_CAP", default="3/7")
+# Messages per second each provider accepts, shared by every worker: "smtp=50,amazon_ses=14"
+# (nurturing.sending_rate; checked at start-up). Unset: not paced.
+LEADCRM_EMAIL_RATE_LIMITS = env.str("LEADCRM_EMAIL_RATE_LIMITS", default="")
 # The providers' webhooks (bounces, complaints, replies: /webhooks/email/<provider>/...) take
 # HTTP basic auth "user:password" = ANYMAIL_WEBHOOK_SECRET; without it they refuse every call.
 ANYMAIL = {"WEBHOOK_SECRET": env.str("ANYMAIL_WEBHOOK_SECRET", default="")}

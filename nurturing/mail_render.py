@@ -10,6 +10,7 @@ refused when it is saved, with the field and the reason.
 
 from __future__ import annotations
 
+import functools
 import html as html_lib
 import re
 from collections.abc import Callable, Mapping
@@ -94,6 +95,13 @@ def merge_context(*, lead: Mapping, owner: Mapping | None, company: Mapping | No
     return {"lead": pick("lead", lead), "owner": pick("owner", owner), "company": pick("company", company)}
 
 
+@functools.lru_cache(maxsize=256)
+def _compiled(engine, source: str):
+    """A template's source compiled once per process (a sequence sends one template to
+    thousands of people); an edited template is another source, compiled anew."""
+    return engine.from_string(source)
+
+
 def render(
     *,
     subject: str,
@@ -107,9 +115,9 @@ def render(
 ) -> tuple[str, str, str]:
     """(subject, html, text) for one person. Links of the HTML part go through `track_link`
     (a signed redirect); the footer (postal address, unsubscribe link) closes both parts."""
-    out_subject = _PLAIN.from_string(subject).render(Context(context)).strip()
-    out_html = _ENGINE.from_string(html).render(Context(context)) if html.strip() else ""
-    out_text = _PLAIN.from_string(text).render(Context(context)) if text.strip() else ""
+    out_subject = _compiled(_PLAIN, subject).render(Context(context)).strip()
+    out_html = _compiled(_ENGINE, html).render(Context(context)) if html.strip() else ""
+    out_text = _compiled(_PLAIN, text).render(Context(context)) if text.strip() else ""
     if not out_text and out_html:
         out_text = html_lib.unescape(re.sub(r"<[^>]+>", "", out_html)).strip()
     if out_html and track_link is not None:

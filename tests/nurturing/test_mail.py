@@ -9,6 +9,7 @@ import email.policy
 import re
 import socket
 import threading
+import uuid
 
 import pytest
 from django.core import mail
@@ -238,7 +239,10 @@ OPS = st.lists(st.sampled_from(["opt_in", "opt_out", "bounce", "unbounce", "queu
 def test_no_marketing_email_without_consent_at_send_time(make_user, ops):
     actor = Actor(make_user("marketing", username=None))
     template = services.email_template_create(
-        actor=actor, name=f"P{Message.objects.count()}-{len(ops)}-{id(ops)}", subject="Hi", text="x"
+        actor=actor,
+        name=f"P-{uuid.uuid4().hex}",
+        subject="Hi",
+        text="x",  # unique across examples
     )
     lead = LeadFactory(consent_status=ConsentStatus.NONE)
     mail.outbox.clear()
