@@ -36,3 +36,16 @@ class EmailTemplateForm(forms.Form):
             if "\x00" in (data.get(name) or ""):
                 self.add_error(name, _("This text holds a character that is not allowed."))
         return data
+
+
+class SenderIdentityForm(forms.Form):
+    name = forms.CharField(label=_("Name"), max_length=200)
+    from_email = forms.EmailField(label=_("From address"), max_length=254)
+    reply_to = forms.EmailField(label=_("Replies to"), max_length=254, required=False)
+    is_default = forms.BooleanField(label=_("The default sender"), required=False)
+
+
+class TopicForm(forms.Form):
+    key = forms.SlugField(label=_("Key"), max_length=60)
+    name = forms.CharField(label=_("Name"), max_length=200)
+    name_fr = forms.CharField(label=_("Name in French"), max_length=200, required=False)

@@ -23,7 +23,7 @@ from leadcrm.permissions import has_role
 from leads import selectors as lead_selectors
 from leads.models import Lead
 from nurturing import mail_render, selectors, services
-from nurturing.forms_mail import EmailTemplateForm
+from nurturing.forms_mail import EmailTemplateForm, SenderIdentityForm, TopicForm
 from nurturing.models import EmailTemplate
 
 PERIOD_DAYS = 30
@@ -63,7 +63,14 @@ def email_templates_page(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "nurturing/email_templates.html",
-        {"templates": templates, "form": form, "senders": selectors.sender_identities(), "topics": selectors.topics()},
+        {
+            "templates": templates,
+            "form": form,
+            "senders": selectors.sender_identities(),
+            "topics": selectors.topics(),
+            "sender_form": SenderIdentityForm(),
+            "topic_form": TopicForm(),
+        },
     )
 
 
@@ -185,3 +192,39 @@ def email_performance(request: HttpRequest) -> HttpResponse:
         "nurturing/_email_performance.html",
         {"stats": stats, "start": start.date(), "end": (end - dt.timedelta(days=1)).date()},
     )
+
+
+def _settings_saved(request: HttpRequest, form, create, done: str) -> HttpResponse:
+    """Senders and topics are created from the templates page, which shows them."""
+    if form.is_valid():
+        try:
+            create(**form.cleaned_data)
+        except ServiceError as exc:
+            messages.error(request, " ".join(m for msgs in exc.errors.values() for m in msgs))
+        else:
+            messages.success(request, done)
+    else:
+        messages.error(request, " ".join(f"{f}: {' '.join(e)}" for f, e in form.errors.items()))
+    return redirect("email-templates")
+
+
+@login_required
+@require_POST
+def sender_identity_add(request: HttpRequest) -> HttpResponse:
+    actor = _require_marketing(request)
+
+    def create(**fields):
+        return services.sender_identity_create(actor=actor, **fields)
+
+    return _settings_saved(request, SenderIdentityForm(request.POST), create, _("Sender identity added."))
+
+
+@login_required
+@require_POST
+def topic_add(request: HttpRequest) -> HttpResponse:
+    actor = _require_marketing(request)
+
+    def create(**fields):
+        return services.topic_create(actor=actor, **fields)
+
+    return _settings_saved(request, TopicForm(request.POST), create, _("Topic added."))

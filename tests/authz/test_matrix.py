@@ -372,6 +372,8 @@ RULES: dict[tuple[str, str], Rule | list[Rule]] = {
     ("email-template-edit", "POST"): row(MARKETING_PAGE, "email_template"),
     ("email-template-preview", "POST"): row(MARKETING_PAGE, "email_template"),
     ("email-template-test", "POST"): row(MARKETING_PAGE, "email_template"),
+    ("sender-identity-add", "POST"): row(MARKETING_PAGE),
+    ("topic-add", "POST"): row(MARKETING_PAGE),
     ("email-performance", "GET"): row(SIGNED_IN_PAGE),  # the dashboard's panel: messages of the leads one sees
     ("scoring", "GET"): row(MARKETING_PAGE),
     ("scoring", "POST"): row(MARKETING_PAGE),

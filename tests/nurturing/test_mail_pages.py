@@ -10,6 +10,7 @@ import pytest
 from django.core import mail
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
 from django.utils import timezone
 
 from leadcrm.actors import Actor
@@ -186,3 +187,23 @@ def test_the_pages_are_in_french(client, marketing):
     c.cookies.load({"django_language": "fr"})
     page = c.get("/nurturing/email-templates/", HTTP_ACCEPT_LANGUAGE="fr").content.decode()
     assert "Modèles d’e-mails" in page or "Modèles d'e-mails" in page
+
+
+def test_marketing_adds_senders_and_topics_from_the_templates_page(client, marketing):
+    from nurturing.models import SenderIdentity, Topic
+
+    page = _page_client(client, marketing)
+    sender = {"name": "Sales team", "from_email": "Sales@Nordlys.example", "reply_to": "", "is_default": "on"}
+    response = page.post(reverse("sender-identity-add"), sender, follow=True)
+    assert response.status_code == 200 and "Sender identity added." in response.content.decode()
+    assert (
+        SenderIdentity.objects.get().from_email == "sales@nordlys.example" and SenderIdentity.objects.get().is_default
+    )
+    page.post(reverse("topic-add"), {"key": "newsletter", "name": "Newsletter", "name_fr": "Lettre"})
+    assert Topic.objects.get().name_fr == "Lettre"
+    again = page.post(reverse("topic-add"), {"key": "newsletter", "name": "Other"}, follow=True)
+    assert "Another topic has this key." in again.content.decode() and Topic.objects.count() == 1
+    bad = page.post(reverse("sender-identity-add"), {"name": "x", "from_email": "not an address"}, follow=True)
+    assert bad.status_code == 200 and SenderIdentity.objects.count() == 1
+    html = page.get(reverse("email-templates")).content.decode()
+    assert "Sales team" in html and "newsletter" in html
