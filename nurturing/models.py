@@ -172,10 +172,11 @@ class Message(models.Model):
     """One e-mail to one lead: queued, then claimed and sent once (its idempotency key is
     unique, its claim takes the row lock), then what the person did with it."""
 
-    lead = models.ForeignKey("leads.Lead", on_delete=models.CASCADE, related_name="messages")
+    # Indexed by `message_lead` (lead, -queued_at) below: each index costs every send.
+    lead = models.ForeignKey("leads.Lead", on_delete=models.CASCADE, related_name="messages", db_index=False)
     template = models.ForeignKey(EmailTemplate, null=True, on_delete=models.SET_NULL, related_name="messages")
     kind = models.CharField(max_length=15, choices=TemplateKind.choices)
-    idempotency_key = models.CharField(max_length=200, unique=True)
+    idempotency_key = models.CharField(max_length=200)  # unique: `message_key_once` below
     status = models.CharField(max_length=15, choices=MessageStatus.choices, default=MessageStatus.QUEUED)
     to_email = models.EmailField(max_length=254, blank=True)
     subject = models.CharField(max_length=300, blank=True)
@@ -191,9 +192,9 @@ class Message(models.Model):
     complained_at = models.DateTimeField(null=True, blank=True)
     replied_at = models.DateTimeField(null=True, blank=True)
     # The Message-ID header it was sent with (replies and provider events name it).
-    smtp_id = models.CharField(max_length=255, blank=True, db_index=True)
+    smtp_id = models.CharField(max_length=255, blank=True)
     # The provider's id for it (anymail's message_id), for tracking webhooks.
-    provider_id = models.CharField(max_length=255, blank=True, db_index=True)
+    provider_id = models.CharField(max_length=255, blank=True)
     # What sent it, for the per-step and per-variant reports (empty for a one-off message).
     enrollment = models.ForeignKey(
         "Enrollment", null=True, blank=True, on_delete=models.SET_NULL, related_name="messages"
@@ -203,9 +204,13 @@ class Message(models.Model):
 
     class Meta:
         ordering = ["-queued_at", "-id"]
+        # Exact lookups only (no LIKE), so no pattern-ops copies: each index costs every send.
+        constraints = [models.UniqueConstraint(fields=["idempotency_key"], name="message_key_once")]
         indexes = [
             models.Index(fields=["status", "next_attempt_at"], name="message_due"),
             models.Index(fields=["lead", "-queued_at"], name="message_lead"),
+            models.Index(fields=["smtp_id"], name="message_smtp_id"),
+            models.Index(fields=["provider_id"], name="message_provider_id"),
         ]
 
     def __str__(self) -> str:
@@ -302,7 +307,8 @@ class Enrollment(models.Model):
 
     sequence = models.ForeignKey(Sequence, on_delete=models.CASCADE, related_name="enrollments")
     version = models.ForeignKey(SequenceVersion, on_delete=models.PROTECT, related_name="enrollments")
-    lead = models.ForeignKey("leads.Lead", on_delete=models.CASCADE, related_name="enrollments")
+    # Indexed by `enrollment_lead` (lead, -enrolled_at) below.
+    lead = models.ForeignKey("leads.Lead", on_delete=models.CASCADE, related_name="enrollments", db_index=False)
     state = models.CharField(max_length=10, choices=EnrollmentState.choices, default=EnrollmentState.ACTIVE)
     # Where the walk stands: the path of the next step to run in the version's tree (SPEC's
     # nested "then"/"else"/"variants"), e.g. [2, "variants", 1, "steps", 0]; [] when done.
@@ -341,7 +347,8 @@ class Enrollment(models.Model):
 class StepRun(models.Model):
     """Every step of every enrollment that ran: what, when, and why it branched."""
 
-    enrollment = models.ForeignKey(Enrollment, on_delete=models.CASCADE, related_name="step_runs")
+    # Indexed by (enrollment, at) below.
+    enrollment = models.ForeignKey(Enrollment, on_delete=models.CASCADE, related_name="step_runs", db_index=False)
     path = models.CharField(max_length=40)  # the step's path, e.g. "2.variants.1.steps.0"
     type = models.CharField(max_length=20)
     at = models.DateTimeField()
