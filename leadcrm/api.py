@@ -4,10 +4,12 @@ from django.core.exceptions import ObjectDoesNotExist, RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.shortcuts import get_object_or_404
 from rest_framework import status
+from rest_framework.exceptions import ValidationError
 from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
+from leadcrm import inputs
 from leadcrm.errors import Conflict, ServiceError, TransitionRefused
 
 
@@ -58,6 +60,18 @@ class StableCursorPagination(CursorPagination):
         if ordering[-1].lstrip("-") not in ("id", "pk"):
             ordering = (*ordering, "-id" if ordering[0].startswith("-") else "id")
         return ordering
+
+
+def query_id(request, name: str) -> int | None:
+    """A query parameter that must be an id (`?lead=12`): None when absent, 400 otherwise
+    (an empty one included)."""
+    raw = request.query_params.get(name)
+    if raw is None:
+        return None
+    try:
+        return inputs.parse_int(raw, minimum=1)
+    except ValueError as exc:
+        raise ValidationError({name: ["An id."]}) from exc
 
 
 def checked_object(view, request, queryset, pk):

@@ -161,6 +161,11 @@ def check_datetime(value: dt.datetime) -> dt.datetime:
     return value
 
 
+def is_id(value: object) -> bool:
+    """A JSON id: an integer (not a boolean) that a bigint primary key can hold."""
+    return isinstance(value, int) and not isinstance(value, bool) and 0 < value <= MAX_BIGINT
+
+
 def int_or_none(value: object, *, minimum: int = 0, maximum: int = MAX_BIGINT) -> int | None:
     """For page filters that ignore what they cannot read: parse_int, or None."""
     try:

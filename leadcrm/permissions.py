@@ -5,11 +5,13 @@ roles may call which API are here, so that no app re-states them."""
 
 from __future__ import annotations
 
+from django.core.exceptions import PermissionDenied as PageDenied
 from django.db.models import Q
 from rest_framework.exceptions import PermissionDenied
 from rest_framework.permissions import SAFE_METHODS, BasePermission
 
 from accounts.models import Role, User
+from leadcrm.actors import Actor, actor_of
 
 # Roles that work leads and can be their owner (marketing captures and nurtures, never owns).
 SELLER_ROLES = (Role.SDR, Role.MANAGER, Role.ADMIN)
@@ -31,6 +33,14 @@ def require_role(request, *roles: str, message: str = "Your role does not allow 
     """For a check that must come after a lookup (404 before 403 on hidden objects)."""
     if not has_role(request.user, roles):
         raise PermissionDenied(message)
+
+
+def page_actor(request, *roles: str, message: str) -> Actor:
+    """A page's write needs one of the roles (admins pass): the acting person, or the 403
+    page saying why."""
+    if not has_role(request.user, roles):
+        raise PageDenied(message)
+    return actor_of(request)
 
 
 class RolePermission(BasePermission):

@@ -42,10 +42,6 @@ REASON = "Automation"
 # --- validation (pure) -------------------------------------------------------------------
 
 
-def _positive_id(value: object) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and 0 < value < 2**63
-
-
 def _text_errors(name: str, value: object, *, limit: int, required: bool = False) -> list[str]:
     if value is None or value == "":
         return [f"{name}: required."] if required else []
@@ -88,7 +84,7 @@ def action_errors(action: object) -> list[str]:
         "route": set(),
     }[kind]
     errors = [f"{name}: unknown for a {kind} action." for name in sorted(set(action) - allowed - {"type"}, key=str)]
-    if kind == "email" and not _positive_id(action.get("template")):
+    if kind == "email" and not inputs.is_id(action.get("template")):
         errors.append("template: the id of an e-mail template.")
     elif kind == "task":
         if action.get("kind", TaskKind.TODO) not in TaskKind.values:
@@ -107,9 +103,9 @@ def action_errors(action: object) -> list[str]:
         errors += _text_errors("text", action.get("text"), limit=MAX_TEXT)
     elif kind == "move_stage" and action.get("to") not in Stage.values:
         errors.append(f"to: one of {', '.join(Stage.values)}.")
-    elif kind == "enroll" and not _positive_id(action.get("sequence")):
+    elif kind == "enroll" and not inputs.is_id(action.get("sequence")):
         errors.append("sequence: the id of a sequence.")
-    elif kind == "assign" and not _positive_id(action.get("user")):
+    elif kind == "assign" and not inputs.is_id(action.get("user")):
         errors.append("user: the id of an active seller.")
     return errors
 

@@ -13,7 +13,7 @@ from rest_framework.views import APIView
 
 from accounts.models import Role
 from leadcrm.actors import actor_of
-from leadcrm.api import StableCursorPagination, checked_object
+from leadcrm.api import StableCursorPagination, checked_object, query_id
 from leadcrm.permissions import roles
 from leads.selectors import visible_lead_or_404
 from nurturing import selectors, services
@@ -218,16 +218,10 @@ class MessageList(GenericAPIView):
     )
     def get(self, request):
         qs = selectors.messages_visible_to(request.user)
-        lead = request.query_params.get("lead")
-        if lead is not None:
-            if not lead.isdigit() or len(lead) > 18:
-                return Response({"lead": ["A lead id."]}, status=status.HTTP_400_BAD_REQUEST)
-            qs = qs.filter(lead_id=int(lead))
-        sequence = request.query_params.get("sequence")
-        if sequence is not None:
-            if not sequence.isdigit() or len(sequence) > 18:
-                return Response({"sequence": ["A sequence id."]}, status=status.HTTP_400_BAD_REQUEST)
-            qs = qs.filter(enrollment__sequence_id=int(sequence))
+        if (lead := query_id(request, "lead")) is not None:
+            qs = qs.filter(lead_id=lead)
+        if (sequence := query_id(request, "sequence")) is not None:
+            qs = qs.filter(enrollment__sequence_id=sequence)
         page = self.paginate_queryset(qs)
         return self.get_paginated_response(MessageSerializer(page, many=True).data)
 

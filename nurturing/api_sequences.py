@@ -25,7 +25,7 @@ from rest_framework.views import APIView
 
 from accounts.models import Role
 from leadcrm.actors import actor_of
-from leadcrm.api import StableCursorPagination, checked_object
+from leadcrm.api import StableCursorPagination, checked_object, query_id
 from leadcrm.errors import ServiceError
 from leadcrm.permissions import has_role, roles
 from nurturing import selectors, services, stats
@@ -56,16 +56,6 @@ def _out(request, sequences: list[Sequence], many: bool = False):
 
 def _fresh(sequence_id: int) -> Sequence:
     return Sequence.objects.select_related("current_version").get(pk=sequence_id)
-
-
-def _id_param(request, name: str) -> int | None:
-    """A query parameter that must be an id: None when absent, 400 when not an id."""
-    raw = request.query_params.get(name)
-    if raw is None or raw == "":
-        return None
-    if not raw.isdigit() or len(raw) > 18:
-        raise ServiceError({name: ["An id."]})
-    return int(raw)
 
 
 class SequenceList(APIView):
@@ -169,7 +159,7 @@ class SequenceStats(APIView):
     )
     def get(self, request, pk: int):
         sequence = checked_object(self, request, selectors.sequences_visible_to(request.user), pk)
-        number = _id_param(request, "version")
+        number = query_id(request, "version")
         metric = request.query_params.get("metric", "clicked")
         if metric not in stats.METRICS:
             return Response({"metric": [f"One of {', '.join(stats.METRICS)}."]}, status=status.HTTP_400_BAD_REQUEST)
@@ -219,7 +209,7 @@ class EnrollmentList(GenericAPIView):
     )
     def get(self, request):
         qs = selectors.enrollments_visible_to(request.user)
-        lead, sequence = _id_param(request, "lead"), _id_param(request, "sequence")
+        lead, sequence = query_id(request, "lead"), query_id(request, "sequence")
         if lead is not None:
             qs = qs.filter(lead_id=lead)
         if sequence is not None:

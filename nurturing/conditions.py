@@ -15,6 +15,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from leadcrm import inputs
+
 FIELDS = frozenset(
     {
         "score",
@@ -58,10 +60,6 @@ def _scalar_ok(value: object) -> bool:
     return value is None or isinstance(value, (bool, int))
 
 
-def _id_ok(value: object) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and 0 < value < 2**63
-
-
 def condition_errors(cond: object, *, segment_ids: set[int] | None = None) -> list[str]:
     """What is wrong with a condition ([] when it may be saved). `segment_ids`, when given,
     are the segments that exist (an unknown one is an error)."""
@@ -95,7 +93,7 @@ def _check(cond: object, where: str, depth: int, segment_ids: set[int] | None, e
         return
     if keys == {"segment"}:
         value = cond["segment"]
-        if not _id_ok(value):
+        if not inputs.is_id(value):
             errors.append(f"{at}segment: the id of a segment.")
         elif segment_ids is not None and value not in segment_ids:
             errors.append(f"{at}segment: unknown segment {value}.")

@@ -3,6 +3,7 @@ for the services: bounces and complaints suppress, replies stop sequences."""
 
 from __future__ import annotations
 
+from leadcrm import inputs
 from nurturing import services
 
 # Anymail's normalised event types → ours; a rejection names why the provider refused.
@@ -24,7 +25,7 @@ def tracking_received(sender, event, esp_name: str = "", **_: object) -> None:
                 kind=kind,
                 recipient=event.recipient or "",
                 message_id=str(event.message_id or ""),
-                leadcrm_message=int(ours) if ours.isdigit() and len(ours) < 19 else None,
+                leadcrm_message=inputs.int_or_none(ours, minimum=1),
                 at=event.timestamp,
                 description=event.description or event.mta_response or "",
             )

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
+from leadcrm import inputs
+
 # What a segment adds to the leads list's own filter names (`list_keys` below, which the
 # leads list's filter defines and checks the values of).
 EXTRA_KEYS = frozenset({"team", "consent", "properties", "events", "segments"})
@@ -44,8 +46,8 @@ def _values(value: object) -> list | None:
 def _int(value: object, low: int, high: int) -> int | None:
     if isinstance(value, bool):
         return None
-    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
-        value = int(value)
+    if isinstance(value, str):
+        return inputs.int_or_none(value, minimum=low, maximum=high)
     return value if isinstance(value, int) and low <= value <= high else None
 
 

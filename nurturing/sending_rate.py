@@ -36,7 +36,8 @@ def parse_limits(text: str) -> dict[str, int]:
     limits: dict[str, int] = {}
     for entry in filter(None, (e.strip() for e in text.split(","))):
         name, sep, value = entry.partition("=")
-        if not sep or not name.strip() or not value.strip().isdigit() or int(value) < 1:
+        value = value.strip()
+        if not sep or not name.strip() or not (value.isascii() and value.isdigit()) or int(value) < 1:
             raise ValueError(f"LEADCRM_EMAIL_RATE_LIMITS: {entry!r} is not provider=messages_per_second")
         limits[name.strip()] = int(value)
     return limits

@@ -20,6 +20,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from leadcrm import inputs
 from nurturing import conditions
 
 STEP_TYPES = ("wait", "email", "split", "branch", "task", "update", "notify_owner", "move_stage", "enroll")
@@ -45,10 +46,6 @@ class StepsInvalid(ValueError):
 
 
 # --- validation ----------------------------------------------------------------------------
-
-
-def _is_id(value: object) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and 0 < value < 2**63
 
 
 def _number(value: object, high: float) -> bool:
@@ -143,7 +140,7 @@ class _Checker:
         if kind == "email":
             self.unknown(step, key, {"template"})
             template = step.get("template")
-            if not _is_id(template):
+            if not inputs.is_id(template):
                 self.add(f"{key}.template", "The id of an e-mail template.")
             elif self.template_ids is not None and template not in self.template_ids:
                 self.add(f"{key}.template", f"Unknown e-mail template {template}.")
@@ -247,7 +244,7 @@ class _Checker:
                 self.add(f"{key}.{name}", text)
             else:
                 self.add(key, message)
-        if kind == "enroll" and _is_id(step.get("sequence")):
+        if kind == "enroll" and inputs.is_id(step.get("sequence")):
             if self.sequence_ids is not None and step["sequence"] not in self.sequence_ids:
                 self.add(f"{key}.sequence", f"Unknown sequence {step['sequence']}.")
         return dict(step)

@@ -31,7 +31,7 @@ def parse(path: str | list | tuple) -> list:
         raise PathError(path)
     out: list = []
     for part in parts:
-        if isinstance(part, int) or (isinstance(part, str) and part.isdigit()):
+        if isinstance(part, int) or (isinstance(part, str) and part.isascii() and part.isdigit()):
             out.append(int(part))
         elif part in ("variants", "steps", "then", "else"):
             out.append(part)

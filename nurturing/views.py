@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -13,9 +12,9 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
 from accounts.models import Role
-from leadcrm.actors import Actor, ActorType
+from leadcrm.actors import Actor
 from leadcrm.errors import Conflict, ServiceError
-from leadcrm.permissions import has_role
+from leadcrm.permissions import page_actor
 from leads import selectors as lead_selectors
 from nurturing import selectors, services
 from nurturing.forms import SegmentForm, list_query_filter
@@ -24,9 +23,7 @@ MEMBERS_SHOWN = 100
 
 
 def _require_marketing(request: HttpRequest) -> Actor:
-    if not has_role(request.user, (Role.MARKETING,)):
-        raise PermissionDenied(_("Segments are managed by marketing."))
-    return Actor(user=request.user, kind=ActorType.USER)
+    return page_actor(request, Role.MARKETING, message=_("Segments are managed by marketing."))
 
 
 def _errors(request: HttpRequest, exc: ServiceError) -> None:

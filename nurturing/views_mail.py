@@ -8,7 +8,6 @@ import datetime as dt
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
@@ -17,9 +16,9 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from accounts.models import Role
 from leadcrm import inputs
-from leadcrm.actors import Actor, ActorType
+from leadcrm.actors import Actor
 from leadcrm.errors import ServiceError
-from leadcrm.permissions import has_role
+from leadcrm.permissions import page_actor
 from leads import selectors as lead_selectors
 from leads.models import Lead
 from nurturing import mail_render, selectors, services
@@ -30,9 +29,7 @@ PERIOD_DAYS = 30
 
 
 def _require_marketing(request: HttpRequest) -> Actor:
-    if not has_role(request.user, (Role.MARKETING,)):
-        raise PermissionDenied(_("E-mail templates are managed by marketing."))
-    return Actor(user=request.user, kind=ActorType.USER)
+    return page_actor(request, Role.MARKETING, message=_("E-mail templates are managed by marketing."))
 
 
 def _form(request: HttpRequest, data=None, initial=None) -> EmailTemplateForm:
@@ -109,8 +106,8 @@ def _lead_of(request: HttpRequest) -> Lead | None:
     """The lead a preview or a test send is for: an id or an e-mail the caller may see."""
     wanted = (request.POST.get("lead") or "").strip()[:254]
     visible = lead_selectors.leads_visible_to(request.user).select_related("owner", "company")
-    if wanted.isdigit() and len(wanted) < 19:
-        return visible.filter(pk=int(wanted)).first()
+    if (pk := inputs.int_or_none(wanted, minimum=1)) is not None:
+        return visible.filter(pk=pk).first()
     if "@" in wanted and "\x00" not in wanted:
         return visible.filter(email=wanted.lower()).first()
     return None

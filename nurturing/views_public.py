@@ -34,6 +34,7 @@ from django.utils.dateparse import parse_datetime
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods
 
+from leadcrm import inputs
 from leadcrm.errors import ServiceError
 from nurturing import services
 
@@ -55,7 +56,7 @@ def unsubscribe(request: HttpRequest, token: str) -> HttpResponse:
     if request.method == "GET":
         return render(request, "nurturing/unsubscribe.html", context)
     if request.POST.get("action") == "preferences" and topics:
-        wanted = {int(v) for v in request.POST.getlist("topic") if v.isdigit() and len(v) < 12}
+        wanted = {n for v in request.POST.getlist("topic") if (n := inputs.int_or_none(v, minimum=1)) is not None}
         services.preferences_save(token=token, subscribed=wanted)
         _, topics = services.unsubscribe_page_facts(token=token)
         return render(request, "nurturing/unsubscribe.html", {**context, "topics": topics, "saved": True})

@@ -14,7 +14,6 @@ from collections import Counter
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -24,9 +23,10 @@ from django.utils.translation import gettext_lazy, ngettext
 from django.views.decorators.http import require_http_methods, require_POST
 
 from accounts.models import Role
-from leadcrm.actors import Actor, ActorType
+from leadcrm import inputs
+from leadcrm.actors import Actor
 from leadcrm.errors import Conflict, ServiceError
-from leadcrm.permissions import has_role
+from leadcrm.permissions import has_role, page_actor
 from leads import selectors as lead_selectors
 from nurturing import selectors, sequence_rules, sequence_tree, services, stats
 from nurturing.forms_sequences import (
@@ -51,9 +51,7 @@ def may_enroll(user) -> bool:
 
 
 def _require_marketing(request: HttpRequest) -> Actor:
-    if not has_role(request.user, (Role.MARKETING,)):
-        raise PermissionDenied(_("Sequences are managed by marketing."))
-    return Actor(user=request.user, kind=ActorType.USER)
+    return page_actor(request, Role.MARKETING, message=_("Sequences are managed by marketing."))
 
 
 def _is_htmx(request: HttpRequest) -> bool:
@@ -502,16 +500,14 @@ def _back(request: HttpRequest, default: str) -> HttpResponse:
 
 
 def _enroll_actor(request: HttpRequest) -> Actor:
-    if not may_enroll(request.user):
-        raise PermissionDenied(_("Your role does not enroll leads."))
-    return Actor(user=request.user, kind=ActorType.USER)
+    return page_actor(request, *ENROLLERS, message=_("Your role does not enroll leads."))
 
 
 def _chosen_sequence(request: HttpRequest) -> Sequence | None:
-    raw = request.POST.get("sequence", "")
-    if not raw.isdigit() or len(raw) > 18:
+    pk = inputs.int_or_none(request.POST.get("sequence", ""), minimum=1)
+    if pk is None:
         return None
-    return selectors.sequences_visible_to(request.user).filter(pk=int(raw)).first()
+    return selectors.sequences_visible_to(request.user).filter(pk=pk).first()
 
 
 @login_required

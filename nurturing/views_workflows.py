@@ -10,7 +10,6 @@ import json
 from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
@@ -18,9 +17,9 @@ from django.utils.translation import gettext_lazy, pgettext_lazy
 from django.views.decorators.http import require_http_methods
 
 from accounts.models import Role
-from leadcrm.actors import Actor, ActorType
+from leadcrm.actors import Actor
 from leadcrm.errors import ServiceError
-from leadcrm.permissions import has_role
+from leadcrm.permissions import page_actor
 from nurturing import selectors, services
 from nurturing.models import Workflow
 
@@ -98,9 +97,7 @@ class WorkflowForm(forms.Form):
 
 
 def _require_marketing(request: HttpRequest) -> Actor:
-    if not has_role(request.user, (Role.MARKETING,)):
-        raise PermissionDenied(_("Workflows are managed by marketing."))
-    return Actor(user=request.user, kind=ActorType.USER)
+    return page_actor(request, Role.MARKETING, message=_("Workflows are managed by marketing."))
 
 
 def _fields(form: WorkflowForm) -> dict:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 
+from leadcrm import inputs
 from leads.models import Stage, TouchpointType
 from nurturing import actions as workflow_actions
 from nurturing.conditions import condition_errors
@@ -41,10 +42,6 @@ MAX_SCORE = 100
 PROPERTY_KEY = re.compile(r"^[A-Za-z0-9_.\- ]{1,100}$")
 
 
-def _id_ok(value: object) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and 0 < value < 2**63
-
-
 def _int_in(value: object, low: int, high: int) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and low <= value <= high
 
@@ -61,7 +58,7 @@ def clean_trigger(trigger: object) -> tuple[dict, list[str]]:
         if key in t:
             if set(t) != {key}:
                 return {}, [f"{key}: alone, with the id of a segment."]
-            if not _id_ok(t[key]):
+            if not inputs.is_id(t[key]):
                 return {}, [f"{key}: the id of a segment."]
             return {key: t[key]}, []
     if "inactive_days" in t:
@@ -120,7 +117,7 @@ def _clean_event_trigger(t: dict) -> tuple[dict, list[str]]:
         else:
             clean["type"] = t["type"]
     elif event in EMAIL_EVENTS and "template" in t:
-        if not _id_ok(t["template"]):
+        if not inputs.is_id(t["template"]):
             errors.append("template: the id of an e-mail template.")
         else:
             clean["template"] = t["template"]
