@@ -3,6 +3,9 @@
 from django.urls import path
 
 from accounts import api as accounts_api
+from capture import api as capture_api
+from compliance import api as compliance_api
+from integrations import api as integrations_api
 from leadcrm import api_jobs, audit_api
 from leads import api as leads_api
 from nurturing import api as nurturing_api
@@ -89,4 +92,8 @@ urlpatterns = [
     path("jobs/<int:pk>/", api_jobs.JobDetail.as_view(), name="job-detail"),
     path("metrics/sla/", routing_api.SlaCompliance.as_view(), name="metrics-sla"),
     path("audit/", audit_api.AuditList.as_view(), name="audit-list"),
+    # capture, integrations (webhooks, API keys), compliance (GDPR): each app's own list
+    *capture_api.urlpatterns,
+    *integrations_api.urlpatterns,
+    *compliance_api.urlpatterns,
 ]

@@ -50,6 +50,9 @@ INSTALLED_APPS = [
     "scoring",
     "routing",
     "nurturing",
+    "capture",
+    "integrations",
+    "compliance",
 ]
 
 MIDDLEWARE = [

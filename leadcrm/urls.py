@@ -19,6 +19,9 @@ urlpatterns = [
     path("", include("accounts.urls")),
     path("", include("leads.urls")),
     path("", include("routing.urls")),
+    path("", include("capture.urls")),
+    path("", include("integrations.urls")),
+    path("", include("compliance.urls")),
 ]
 
 handler400 = "leadcrm.errorpages.bad_request"
