@@ -54,31 +54,116 @@ HEADER = re.compile(rb"X-LeadCRM-Message:\s*(\d+)")
 # --- the SMTP sink (its own process: `--sink PORT OUT`) -------------------------------------
 
 
-def sink(port: int, out: str) -> None:
-    """Accept everything on loopback; on SIGTERM write {message id: deliveries} to `out`."""
-    import threading
+def sink(port: int, out: str, kind: str = "lean") -> None:
+    """Accept everything on loopback; on SIGTERM write {message id: deliveries} to `out`.
 
-    from aiosmtpd.controller import Controller
+    `lean`: a minimal SMTP server on asyncio (EHLO/HELO, MAIL, RCPT, DATA with the
+    end-of-data line, RSET, NOOP, QUIT), about a tenth of aiosmtpd's CPU per message: the
+    sink shares the two cores with the workers and the database, and a real mail server is
+    elsewhere. `aiosmtpd`: the library's server, for comparison."""
+    import asyncio
+    import threading
 
     counts: Counter = Counter()
     lock = threading.Lock()
 
-    class Handler:
-        async def handle_DATA(self, server, session, envelope):
-            found = HEADER.search(envelope.original_content or b"")
-            with lock:
-                counts[int(found.group(1)) if found else 0] += 1
-            return "250 OK"
+    def received(content: bytes) -> None:
+        head = content.split(b"\r\n\r\n", 1)[0]
+        found = HEADER.search(head)
+        with lock:
+            counts[int(found.group(1)) if found else 0] += 1
 
-    controller = Controller(Handler(), hostname="127.0.0.1", port=port)
-    controller.start()
+    if kind == "aiosmtpd":
+        from aiosmtpd.controller import Controller
+
+        class Handler:
+            async def handle_DATA(self, server, session, envelope):
+                received(envelope.original_content or b"")
+                return "250 OK"
+
+        controller = Controller(Handler(), hostname="127.0.0.1", port=port)
+        controller.start()
+        stop = controller.stop
+    else:
+
+        class Lean(asyncio.Protocol):
+            def connection_made(self, transport):
+                self.transport, self.buffer, self.in_data = transport, bytearray(), False
+                transport.write(b"220 sink ESMTP\r\n")
+
+            def data_received(self, chunk):
+                self.buffer += chunk
+                while self.buffer:
+                    if self.in_data:
+                        if self.buffer.startswith(b".\r\n"):
+                            end, size = 0, 3
+                        else:
+                            end = self.buffer.find(b"\r\n.\r\n")
+                            if end < 0:
+                                return
+                            end, size = end + 2, 3
+                        received(bytes(self.buffer[:end]))
+                        del self.buffer[: end + size]
+                        self.in_data = False
+                        self.transport.write(b"250 OK\r\n")
+                        continue
+                    line_end = self.buffer.find(b"\r\n")
+                    if line_end < 0:
+                        return
+                    verb = bytes(self.buffer[:4]).upper()
+                    del self.buffer[: line_end + 2]
+                    if verb == b"EHLO":
+                        self.transport.write(b"250-sink\r\n250-PIPELINING\r\n250 8BITMIME\r\n")
+                    elif verb == b"DATA":
+                        self.in_data = True
+                        self.transport.write(b"354 End data with <CR><LF>.<CR><LF>\r\n")
+                    elif verb == b"QUIT":
+                        self.transport.write(b"221 Bye\r\n")
+                        self.transport.close()
+                        return
+                    elif verb in (b"HELO", b"MAIL", b"RCPT", b"RSET", b"NOOP"):
+                        self.transport.write(b"250 OK\r\n")
+                    else:
+                        self.transport.write(b"500 Unknown command\r\n")
+
+        loop = asyncio.new_event_loop()
+        server = loop.run_until_complete(loop.create_server(Lean, "127.0.0.1", port))
+        thread = threading.Thread(target=loop.run_forever, daemon=True)
+        thread.start()
+
+        def stop():
+            loop.call_soon_threadsafe(server.close)
+            loop.call_soon_threadsafe(loop.stop)
+            thread.join(timeout=10)
+
     done = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: done.set())
     print("sink ready", flush=True)
     done.wait()
-    controller.stop()
+    stop()
     with lock:
         Path(out).write_text(json.dumps(counts))
+
+
+def database_cpu_seconds() -> float | None:
+    """CPU time used so far by the PostgreSQL server's processes, when it runs on this
+    machine (None otherwise): the third user of the two cores."""
+    total, found = 0.0, False
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if (entry / "comm").read_text().strip() in ("postgres", "postmaster"):
+                    total += cpu_seconds(int(entry.name))
+                    found = True
+            except (OSError, ValueError, IndexError):
+                continue
+    return total if found else None
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time a process has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 # --- setup ----------------------------------------------------------------------------------
@@ -190,7 +275,7 @@ def peak_memory_mb(pid: int) -> float:
 # --- the two measures -----------------------------------------------------------------------
 
 
-def dispatch(n_leads: int, n_workers: int, sequence_id: int) -> None:
+def dispatch(n_leads: int, n_workers: int, sequence_id: int, sink_kind: str = "lean") -> None:
     import redis
     from django.conf import settings
 
@@ -202,12 +287,19 @@ def dispatch(n_leads: int, n_workers: int, sequence_id: int) -> None:
     workdir = tempfile.mkdtemp(prefix="bench-dispatch-")
     port, result = free_port(), os.path.join(workdir, "sink.json")
     sink_proc = subprocess.Popen(
-        [sys.executable, __file__, "--sink", str(port), result], stdout=subprocess.PIPE, start_new_session=True
+        [sys.executable, __file__, "--sink", str(port), result, sink_kind],
+        stdout=subprocess.PIPE,
+        start_new_session=True,
     )
     assert sink_proc.stdout.readline().strip() == b"sink ready"
     workers = start_workers(n_workers, port, workdir)
     time.sleep(6)  # the workers connect to the broker (a message sent earlier would wait anyway)
-    print(f"dispatch: {enrolled:,} enrollments due, {n_workers} workers (solo pool), SMTP sink on 127.0.0.1:{port}")
+    print(
+        f"dispatch: {enrolled:,} enrollments due, {n_workers} workers (solo pool),"
+        f" SMTP sink ({sink_kind}) on 127.0.0.1:{port}"
+    )
+    cpu_before = {proc.pid: cpu_seconds(proc.pid) for proc in [sink_proc, *(p for p, _ in workers)]}
+    database_before = database_cpu_seconds()
     started = time.perf_counter()
     tasks.sequences_tick.apply_async(kwargs={"fanout": n_workers})
     engine_done = None
@@ -225,6 +317,8 @@ def dispatch(n_leads: int, n_workers: int, sequence_id: int) -> None:
             break
     elapsed = time.perf_counter() - started
     memory = [peak_memory_mb(proc.pid) for proc, _ in workers]
+    cpu = {pid: cpu_seconds(pid) - before for pid, before in cpu_before.items()}
+    database_after = database_cpu_seconds()
     for proc, _ in workers:
         os.killpg(proc.pid, signal.SIGTERM)
     for proc, _ in workers:
@@ -247,6 +341,17 @@ def dispatch(n_leads: int, n_workers: int, sequence_id: int) -> None:
         f"  not sent: {sum(not_sent.values())}{f' {dict(not_sent)}' if not_sent else ''};"
         f" sent after more than one attempt: {retried};"
         f" workers' peak memory (VmHWM): {', '.join(f'{m:.0f} MB' for m in memory)}"
+    )
+    per = max(sent, 1) / 1000
+    workers_cpu = sum(cpu[proc.pid] for proc, _ in workers)
+    print(
+        f"  CPU per message: workers {workers_cpu / per:.2f} ms (all {n_workers} together),"
+        f" sink {cpu[sink_proc.pid] / per:.2f} ms"
+        + (
+            f", PostgreSQL {(database_after - database_before) / per:.2f} ms"
+            if database_before is not None and database_after is not None
+            else ""
+        )
     )
 
 
@@ -304,8 +409,8 @@ def tick(n_enrollments: int, n_due: int, template_id: int) -> None:
 
 
 def main() -> None:
-    if len(sys.argv) == 4 and sys.argv[1] == "--sink":
-        sink(int(sys.argv[2]), sys.argv[3])
+    if len(sys.argv) == 5 and sys.argv[1] == "--sink":
+        sink(int(sys.argv[2]), sys.argv[3], sys.argv[4])
         return
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--leads", type=int, default=100_000)
@@ -313,6 +418,7 @@ def main() -> None:
     parser.add_argument("--enrollments", type=int, default=1_000_000)
     parser.add_argument("--due", type=int, default=10_000)
     parser.add_argument("--skip-send", action="store_true")
+    parser.add_argument("--sink", choices=("lean", "aiosmtpd"), default="lean", help="the SMTP sink's server")
     parser.add_argument("--skip-tick", action="store_true")
     args = parser.parse_args()
     from bench.common import django_ready
@@ -322,7 +428,7 @@ def main() -> None:
     sequence_id, template_id = build(args.leads)
     print(f"setup: {args.leads:,} opted-in leads in {time.perf_counter() - t:.0f} s")
     if not args.skip_send:
-        dispatch(args.leads, args.workers, sequence_id)
+        dispatch(args.leads, args.workers, sequence_id, args.sink)
     if not args.skip_tick:
         tick(args.enrollments, args.due, template_id)
 

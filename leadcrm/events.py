@@ -131,6 +131,12 @@ def emit(event: str, *, lead_ids: list[int], **payload: object) -> None:
         outbox.write(event, owed)
 
 
+def has_reactions(event: str) -> bool:
+    """Whether emitting the event owes anything (a writer may then skip the transaction
+    it would need for the outbox rows)."""
+    return bool(REACTIONS[event])
+
+
 def enqueue(task: str, **kwargs: object) -> None:
     """Owe one task that is not a reaction to leads (an import run, a full rescore): the
     same outbox, so it is sent once committed and kept until the broker takes it."""

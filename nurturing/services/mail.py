@@ -14,22 +14,25 @@ failed; a message whose worker died is due again when its lease ends.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import logging
 import re
 import secrets
+import smtplib
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
-from email.utils import formataddr, make_msgid, parseaddr
+from email.utils import formataddr, formatdate, make_msgid, parseaddr
 from typing import NamedTuple
 
 from django.conf import settings
 from django.core import mail as django_mail
 from django.core import signing
+from django.core.mail.backends import smtp as smtp_backend
 from django.db import connection as db_connection
 from django.db import transaction
 from django.db.models import Count, F, Q
-from django.urls import reverse
+from django.urls import get_script_prefix, reverse
 from django.utils import timezone
 from django.utils.crypto import salted_hmac
 from django.utils.html import escape
@@ -39,7 +42,7 @@ from leadcrm.actors import Actor
 from leadcrm.errors import ServiceError
 from leads import services as lead_services
 from leads.models import ConsentStatus, Lead, Touchpoint, TouchpointType
-from nurturing import mail_render, sending_rate
+from nurturing import mail_render, mime, sending_rate
 from nurturing.models import (
     EmailTemplate,
     Message,
@@ -304,6 +307,20 @@ def _base_url() -> str:
     return settings.LEADCRM_BASE_URL.rstrip("/")
 
 
+@functools.lru_cache(maxsize=32)
+def _public_path(name: str, prefix: str) -> tuple[str, str]:
+    head, _, tail = reverse(name, args=["TOKEN"]).partition("TOKEN")
+    return head, tail
+
+
+def public_url(name: str, token: str) -> str:
+    """The absolute URL of a public e-mail page (unsubscribe, confirm, tracking) for a
+    signed token: its path reversed once per process (a send writes three or four; the
+    tokens' characters are all safe in a path, so nothing needs quoting)."""
+    head, tail = _public_path(name, get_script_prefix())
+    return f"{_base_url()}{head}{token}{tail}"
+
+
 def unsubscribe_token(message: Message) -> str:
     return signing.dumps({"m": message.pk, "l": message.lead_id}, salt=SALT_UNSUBSCRIBE, compress=True)
 
@@ -342,7 +359,12 @@ def is_confirmation(message: Message) -> bool:
 
 
 def message_render(
-    *, template: EmailTemplate, lead: Lead, message: Message | None = None, test: bool = False
+    *,
+    template: EmailTemplate,
+    lead: Lead,
+    message: Message | None = None,
+    test: bool = False,
+    unsubscribe_url: str = "",
 ) -> tuple[str, str, str]:
     """(subject, html, text) of the template for this lead: with tracking and the footer when
     it is a real message, without them for a preview; a test send shows the footer with no
@@ -353,21 +375,21 @@ def message_render(
     address = settings.LEADCRM_POSTAL_ADDRESS
     if message is not None:
         if template.is_marketing:
-            url = _base_url() + reverse("unsubscribe", args=[unsubscribe_token(message)])
+            url = unsubscribe_url or public_url("unsubscribe", unsubscribe_token(message))
             footer_text = f"{address}\nUnsubscribe: {url}"
             footer_html = (
                 f'<p style="font-size:12px;color:#667">{escape(address)}<br><a href="{escape(url)}">Unsubscribe</a></p>'
             )
         if is_confirmation(message):
-            url = _base_url() + reverse("consent-confirm", args=[confirmation_token(message)])
+            url = public_url("consent-confirm", confirmation_token(message))
             footer_text = f"Confirm your subscription: {url}\n\n{address}"
             footer_html = f'<p><a href="{escape(url)}">Confirm your subscription</a></p><p>{escape(address)}</p>'
 
         def track(link: str) -> str:
             token = signing.dumps({"m": message.pk, "u": link}, salt=SALT_CLICK, compress=True)
-            return _base_url() + reverse("track-click", args=[token])
+            return public_url("track-click", token)
 
-        pixel = _base_url() + reverse("track-open", args=[signing.dumps({"m": message.pk}, salt=SALT_OPEN)])
+        pixel = public_url("track-open", signing.dumps({"m": message.pk}, salt=SALT_OPEN))
     elif test and template.is_marketing:
         footer_text = f"{address}\nUnsubscribe: (the link of the real message)"
         footer_html = f"<p>{escape(address)}<br>Unsubscribe: (the link of the real message)</p>"
@@ -752,40 +774,38 @@ def _record_sent(message: Message, now: dt.datetime) -> None:
     """The send written at once, before the next message goes: a worker killed after the
     server took this one and before this line is the only way it goes twice.
 
-    On PostgreSQL its commit does not wait for the disk (`synchronous_commit` off for this
-    transaction only: the wait was a third of a send): a killed worker loses nothing (the
-    server has it), a crashed database server may forget the last fraction of a second of
-    sends, which go again when their lease ends, with the same Message-ID."""
+    On PostgreSQL, when nothing reacts to `email.sent`, it is one statement string sent in
+    autocommit mode: PostgreSQL runs it as one transaction, so it costs one round trip
+    (a BEGIN, the update and a COMMIT were three); its commit does not wait for the disk
+    (`synchronous_commit` off for this transaction only): a killed worker loses nothing
+    (the server has it), a crashed database server may forget the last fraction of a
+    second of sends, which go again when their lease ends, with the same Message-ID."""
     message.status, message.sent_at, message.last_error = MessageStatus.SENT, now, ""
-    fast = db_connection.vendor == "postgresql" and not db_connection.in_atomic_block
-    with transaction.atomic():
-        if fast:
-            with db_connection.cursor() as cur:
-                cur.execute(  # one round trip for both statements
-                    "SET LOCAL synchronous_commit TO OFF;"
-                    f" UPDATE {Message._meta.db_table} SET status = %s, sent_at = %s, last_error = '', to_email = %s,"  # noqa: S608
-                    " subject = %s, smtp_id = %s, provider_id = %s WHERE id = %s AND status = %s",
-                    [
-                        MessageStatus.SENT,
-                        now,
-                        message.to_email,
-                        message.subject,
-                        message.smtp_id,
-                        message.provider_id,
-                        message.pk,
-                        MessageStatus.SENDING,
-                    ],
-                )
-        else:
-            Message.objects.filter(pk=message.pk, status=MessageStatus.SENDING).update(
-                status=MessageStatus.SENT,
-                sent_at=now,
-                last_error="",
-                to_email=message.to_email,
-                subject=message.subject,
-                smtp_id=message.smtp_id,
-                provider_id=message.provider_id,
+    values = {
+        "status": MessageStatus.SENT,
+        "sent_at": now,
+        "last_error": "",
+        "to_email": message.to_email,
+        "subject": message.subject,
+        "smtp_id": message.smtp_id,
+        "provider_id": message.provider_id,
+    }
+    if (
+        db_connection.vendor == "postgresql"
+        and db_connection.get_autocommit()
+        and not db_connection.in_atomic_block
+        and not events.has_reactions(events.EMAIL_SENT)
+    ):
+        with db_connection.cursor() as cur:
+            cur.execute(
+                "SET LOCAL synchronous_commit TO OFF;"
+                f" UPDATE {Message._meta.db_table} SET {', '.join(f'{k} = %s' for k in values)}"  # noqa: S608
+                " WHERE id = %s AND status = %s",
+                [*values.values(), message.pk, MessageStatus.SENDING],
             )
+        return
+    with transaction.atomic():
+        Message.objects.filter(pk=message.pk, status=MessageStatus.SENDING).update(**values)
         events.emit(events.EMAIL_SENT, lead_ids=[message.lead_id], message_ids=[message.pk])
 
 
@@ -838,6 +858,7 @@ def sender_of(template: EmailTemplate | None, default: SenderIdentity | None) ->
     return formataddr((sender.name, sender.from_email)), [sender.reply_to] if sender.reply_to else []
 
 
+@functools.lru_cache(maxsize=256)
 def _domain(from_email: str) -> str:
     return parseaddr(from_email)[1].rpartition("@")[2] or "leadcrm.invalid"
 
@@ -856,12 +877,76 @@ def message_id_of(message: Message, from_email: str) -> str:
     return f"<{message.pk}.{tag}@{_domain(from_email)}>"
 
 
+_LEADING_DOT = re.compile(rb"^\.", re.MULTILINE)
+
+
+def smtp_send(smtp: smtplib.SMTP, sender: str, recipients: list[str], data: bytes) -> None:
+    """`smtplib.SMTP.sendmail` for an ASCII message, with the envelope pipelined when the
+    server offers PIPELINING (RFC 2920): MAIL, RCPT and DATA in one write and their replies
+    read together, then the message: two round trips instead of four per message."""
+    if not smtp.has_extn("pipelining"):
+        smtp.sendmail(sender, recipients, data)
+        return
+    smtp.send("".join([f"MAIL FROM:<{sender}>\r\n", *(f"RCPT TO:<{to}>\r\n" for to in recipients), "DATA\r\n"]))
+    mail = smtp.getreply()
+    rcpts = [smtp.getreply() for _ in recipients]
+    code, reply = smtp.getreply()
+    refused = {to: answer for to, answer in zip(recipients, rcpts, strict=True) if answer[0] not in (250, 251)}
+    if code == 354 and (mail[0] != 250 or len(refused) == len(recipients)):
+        smtp.send(b".\r\n")  # the server waits for a message it will refuse: end it empty
+        smtp.getreply()
+    if mail[0] != 250:
+        smtp.rset()
+        raise smtplib.SMTPSenderRefused(mail[0], mail[1], sender)
+    if len(refused) == len(recipients):
+        smtp.rset()
+        raise smtplib.SMTPRecipientsRefused(refused)
+    if code != 354:
+        smtp.rset()
+        raise smtplib.SMTPDataError(code, reply)
+    body = _LEADING_DOT.sub(b"..", data)
+    smtp.send(body + (b"" if body.endswith(b"\r\n") else b"\r\n") + b".\r\n")
+    code, reply = smtp.getreply()
+    if code != 250:
+        smtp.rset()
+        raise smtplib.SMTPDataError(code, reply)
+    if refused:
+        raise smtplib.SMTPRecipientsRefused(refused)
+
+
 class _Email(django_mail.EmailMultiAlternatives):
-    """An e-mail whose MIME boundaries are drawn at random before it is written out: the
-    standard library otherwise compiles a regular expression per message to check the one
-    it makes against the body (a tenth of a send); 128 random bits never occur in a body."""
+    """The e-mails of this module: one recipient, a text part and at most one HTML
+    alternative. `message()` (what Django's SMTP, console and file back ends write out)
+    hands out `_Wire`, which writes those bytes directly (`nurturing.mime`); an API back end
+    (anymail) reads the attributes and never calls it."""
 
     def message(self):
+        return _Wire(self)
+
+    def send(self, fail_silently: bool = False) -> int:
+        """Over an open connection of Django's SMTP back end, the bytes go to smtplib as
+        they are (the back end would parse both addresses again for each message); any
+        other back end, or an address that needs more than ASCII, takes Django's way."""
+        connection = self.get_connection(fail_silently)
+        sender = mime.envelope_address(str(self.from_email))
+        recipients = [mime.envelope_address(str(to)) for to in self.recipients()]
+        wire = self.message()
+        if (
+            type(connection) is smtp_backend.EmailBackend
+            and connection.connection is not None
+            and wire.simple
+            and sender
+            and recipients
+            and all(recipients)
+        ):
+            smtp_send(connection.connection, sender, recipients, wire.as_bytes(linesep="\r\n"))
+            return 1
+        return super().send(fail_silently)
+
+    def standard_message(self):
+        """Django's own MIME tree, with its boundaries drawn at random before it is written
+        (the standard library otherwise compiles a regular expression per message to check
+        the one it makes against the body; 128 random bits never occur in a body)."""
         msg = super().message()
         for part in msg.walk():
             if part.is_multipart() and part.get_boundary() is None:
@@ -869,14 +954,77 @@ class _Email(django_mail.EmailMultiAlternatives):
         return msg
 
 
+class _Wire:
+    """What `_Email.message()` returns: `as_bytes()` written by `nurturing.mime` when the
+    e-mail has the shape written there; anything else asked of it (reading or changing a
+    header, another shape of e-mail) is answered by the standard message, built on first
+    use, which then also writes the bytes."""
+
+    def __init__(self, email: _Email):
+        self._email = email
+        self._standard = None
+        html = [content for content, mimetype in email.alternatives if mimetype == "text/html"]
+        simple = not (email.cc or email.bcc or email.attachments) and len(email.alternatives) == len(html) <= 1
+        self._html = html[0] if html else ""
+        self.simple = simple
+        if not simple:
+            self._full()
+
+    def _full(self):
+        if self._standard is None:
+            self._standard = self._email.standard_message()
+        return self._standard
+
+    def _headers(self) -> list[tuple[str, str]]:
+        email = self._email
+        extra = {name.lower(): (name, value) for name, value in email.extra_headers.items()}
+        headers = [
+            ("Subject", str(email.subject)),
+            ("From", mime.address_header(str(extra.pop("from", ("", email.from_email))[1]))),
+            ("To", mime.address_header(", ".join(map(str, email.to)))),
+        ]
+        if email.reply_to:
+            headers.append(("Reply-To", mime.address_header(", ".join(map(str, email.reply_to)))))
+        date = extra.pop("date", ("", ""))[1] or formatdate(localtime=settings.EMAIL_USE_LOCALTIME)
+        message_id = extra.pop("message-id", ("", ""))[1] or make_msgid(domain=django_mail.DNS_NAME)
+        headers += [("Date", str(date)), ("Message-ID", str(message_id))]
+        headers += [(name, str(value)) for lowered, (name, value) in extra.items() if lowered not in ("to", "reply-to")]
+        return headers
+
+    def as_bytes(self, unixfrom: bool = False, policy=None, linesep: str = "\n") -> bytes:
+        if self._standard is not None:
+            return self._standard.as_bytes(unixfrom, policy=policy, linesep=linesep)
+        wire = mime.email_bytes(headers=self._headers(), text=str(self._email.body), html=self._html)
+        return wire if linesep == "\r\n" else wire.replace(b"\r\n", linesep.encode("ascii"))
+
+    def as_string(self, unixfrom: bool = False, linesep: str = "\n") -> str:
+        return self.as_bytes(unixfrom, linesep=linesep).decode("utf-8")
+
+    def __getattr__(self, name: str):
+        return getattr(self._full(), name)
+
+    def __getitem__(self, name: str):
+        return self._full()[name]
+
+    def __setitem__(self, name: str, value) -> None:
+        self._full()[name] = value
+
+    def __delitem__(self, name: str) -> None:
+        del self._full()[name]
+
+    def __contains__(self, name: str) -> bool:
+        return name in self._full()
+
+
 def _deliver(connection, message: Message, default_sender: SenderIdentity | None = None) -> None:
-    subject, html, text = message_render(template=message.template, lead=message.lead, message=message)
+    url = public_url("unsubscribe", unsubscribe_token(message)) if message.kind == TemplateKind.MARKETING else ""
+    subject, html, text = message_render(
+        template=message.template, lead=message.lead, message=message, unsubscribe_url=url
+    )
     from_email, reply_to = sender_of(message.template, default_sender)
     message_id = message_id_of(message, from_email)
     headers = {"Message-ID": message_id}
-    if message.kind == TemplateKind.MARKETING:
-        token = unsubscribe_token(message)
-        url = _base_url() + reverse("unsubscribe", args=[token])
+    if url:
         mailto = f"mailto:{settings.LEADCRM_UNSUBSCRIBE_MAILTO}?subject=unsubscribe"
         headers["List-Unsubscribe"] = f"<{url}>, <{mailto}>"
         headers["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
