@@ -545,3 +545,69 @@ class Task(models.Model):
 
     def is_overdue(self, now) -> bool:
         return self.done_at is None and self.due_at < now
+
+
+class ConsentPurpose(models.TextChoices):
+    """What a consent is for; a new purpose is one more choice (no migration of the rows)."""
+
+    MARKETING_EMAIL = "marketing_email", "Marketing e-mail"
+
+
+class LegalBasis(models.TextChoices):
+    """GDPR art. 6(1): why we may process the person's data for this purpose."""
+
+    CONSENT = "consent", "Consent"
+    CONTRACT = "contract", "Contract"
+    LEGAL_OBLIGATION = "legal_obligation", "Legal obligation"
+    LEGITIMATE_INTEREST = "legitimate_interest", "Legitimate interest"
+
+
+class ConsentChannel(models.TextChoices):
+    """Where the person's word came from (derived by the leads service from the source)."""
+
+    FORM = "form", "Form"
+    IMPORT = "import", "Import"
+    API = "api", "API"
+    USER = "user", "Entered by a user"
+    UNSUBSCRIBE = "unsubscribe", "Unsubscribe link"
+    DOUBLE_OPT_IN = "double_opt_in", "Double opt-in"
+    COMPLAINT = "complaint", "Spam complaint"
+    ERASURE = "erasure", "Erasure"
+    AUTOMATION = "automation", "Automation"
+
+
+class ConsentRecord(models.Model):
+    """The consent log: one row per word the person gave (or that was recorded for them), per
+    purpose, never changed nor deleted: the evidence GDPR art. 7(1) asks for. Written only by
+    `leads.services.lead_consent_set`. A PostgreSQL trigger (migration 0012) refuses any
+    UPDATE or DELETE, except the one update an erasure makes: blanking `ip` and `user_agent`
+    while setting `erased_at`, every other column unchanged. The lead is PROTECTed: a lead
+    with a consent log is anonymised (compliance), never deleted."""
+
+    lead = models.ForeignKey(Lead, on_delete=models.PROTECT, related_name="consent_records", db_index=False)
+    purpose = models.CharField(max_length=40, default=ConsentPurpose.MARKETING_EMAIL)
+    legal_basis = models.CharField(max_length=20, choices=LegalBasis.choices, default=LegalBasis.CONSENT)
+    status = models.CharField(max_length=10, choices=ConsentStatus.choices)
+    text = models.TextField(blank=True, help_text="The exact words the person agreed to.")
+    text_sha256 = models.CharField(max_length=64, blank=True, help_text="Version hash of the text (hex SHA-256).")
+    source = models.CharField(max_length=200, blank=True, help_text="Form name, import, API, message...")
+    channel = models.CharField(max_length=20, choices=ConsentChannel.choices)
+    ip = models.GenericIPAddressField(null=True, blank=True)
+    user_agent = models.CharField(max_length=500, blank=True)
+    proof_reference = models.CharField(
+        max_length=200, blank=True, help_text="Double opt-in proof: the confirmation message (e.g. message:42)."
+    )
+    proof_at = models.DateTimeField(null=True, blank=True, help_text="When the confirmation was clicked.")
+    # Plain id, not a foreign key: deleting a user must not have to change the log.
+    actor_kind = models.CharField(max_length=12, choices=ActorType.choices)
+    actor_id = models.BigIntegerField(null=True, blank=True)
+    given_at = models.DateTimeField(help_text="When the person gave it (as told), else when recorded.")
+    recorded_at = models.DateTimeField()
+    erased_at = models.DateTimeField(null=True, blank=True, help_text="IP and user agent blanked by an erasure.")
+
+    class Meta:
+        ordering = ["-recorded_at", "-id"]
+        indexes = [models.Index(fields=["lead", "purpose", "-recorded_at"], name="consent_lead_purpose")]
+
+    def __str__(self) -> str:
+        return f"{self.purpose}: {self.status} ({self.channel})"

@@ -19,7 +19,18 @@ from leads.fields import (
     UTM_FIELDS,
     InputField,
 )
-from leads.models import EVENT_TYPES, Grade, Lead, Stage, Task, TaskKind, Touchpoint, TouchpointType
+from leads.models import (
+    EVENT_TYPES,
+    ConsentPurpose,
+    Grade,
+    Lead,
+    LegalBasis,
+    Stage,
+    Task,
+    TaskKind,
+    Touchpoint,
+    TouchpointType,
+)
 from leads.normalize import normalize_currency, normalize_properties
 from leads.validation import clean_lead_row
 
@@ -69,6 +80,10 @@ class ConsentInputSerializer(serializers.Serializer):
     text = serializers.CharField(max_length=CONSENT_TEXT_MAX_LENGTH, required=False, allow_blank=True)
     at = serializers.DateTimeField(required=False, allow_null=True)
     double_opt_in = serializers.BooleanField(required=False, default=False)
+    ip = serializers.IPAddressField(required=False, allow_blank=True, help_text="The person's IP (else the caller's).")
+    user_agent = serializers.CharField(max_length=500, required=False, allow_blank=True)
+    purpose = serializers.ChoiceField(choices=ConsentPurpose.choices, required=False)
+    legal_basis = serializers.ChoiceField(choices=LegalBasis.choices, required=False)
 
 
 class LeadInputSerializer(serializers.Serializer):

@@ -6,6 +6,7 @@ lengths: `leads.fields.INPUT_FIELDS`). Written by hand because a DRF serializer 
 from __future__ import annotations
 
 import datetime as dt
+import ipaddress
 
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
@@ -13,7 +14,7 @@ from django.utils.dateparse import parse_datetime
 
 from leadcrm import inputs
 from leads.fields import CONSENT_TEXT_MAX_LENGTH, INPUT_FIELDS, MAX_COMPANY_SIZE
-from leads.models import Stage
+from leads.models import ConsentPurpose, LegalBasis, Stage
 from leads.normalize import normalize_country, normalize_domain, normalize_phone, normalize_properties
 
 # public name -> (model attribute, max length), from the one field table
@@ -65,7 +66,8 @@ def _datetime(value: object) -> dt.datetime | None:
     return inputs.check_datetime(parsed)
 
 
-CONSENT_KEYS = ("status", "source", "text", "at", "double_opt_in")
+CONSENT_KEYS = ("status", "source", "text", "at", "double_opt_in", "ip", "user_agent", "purpose", "legal_basis")
+CONSENT_USER_AGENT_MAX_LENGTH = 500
 
 
 def clean_consent(value: object) -> dict:
@@ -93,6 +95,32 @@ def clean_consent(value: object) -> dict:
         clean["at"] = _datetime(value.get("at"))
     except ValueError as exc:
         raise ValueError(f"at: {exc}") from exc
+    return {**clean, **_consent_evidence(value)}
+
+
+def _consent_evidence(value: dict) -> dict:
+    """The consent log's optional evidence: the person's IP and browser (a form relayed by a
+    server knows them, the API's caller may not be the person), the purpose and legal basis."""
+    clean: dict = {}
+    ip = value.get("ip")
+    if ip not in (None, ""):
+        try:
+            clean["ip"] = str(ipaddress.ip_address(ip if isinstance(ip, str) else ""))
+        except ValueError as exc:
+            raise ValueError("ip: Enter a valid IPv4 or IPv6 address.") from exc
+    try:
+        agent = _text(value.get("user_agent", ""), CONSENT_USER_AGENT_MAX_LENGTH)
+    except ValueError as exc:
+        raise ValueError(f"user_agent: {exc}") from exc
+    if agent:
+        clean["user_agent"] = agent
+    for key, choices in (("purpose", ConsentPurpose.values), ("legal_basis", LegalBasis.values)):
+        given = value.get(key)
+        if given in (None, ""):
+            continue
+        if not isinstance(given, str) or given not in choices:
+            raise ValueError(f"{key}: one of {', '.join(choices)}.")
+        clean[key] = given
     return clean
 
 

@@ -8,12 +8,14 @@ capture or an edit may write is `leads.fields.WRITABLE_FIELDS`; what an edit aud
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from accounts import services as accounts_services
 from accounts.models import Role, User
+from compliance import selectors as compliance_selectors
 from leadcrm import audit, events
 from leadcrm.actors import Actor
 from leadcrm.bulk import bulk_insert
@@ -23,8 +25,12 @@ from leads import selectors
 from leads.fields import UTM_FIELDS, WRITABLE_FIELDS
 from leads.models import (
     Company,
+    ConsentChannel,
+    ConsentPurpose,
+    ConsentRecord,
     ConsentStatus,
     Lead,
+    LegalBasis,
     Stage,
     StageChange,
     Touchpoint,
@@ -251,18 +257,47 @@ def lead_consent_set(
     actor: Actor,
     at: dt.datetime | None = None,
     text: str = "",
+    ip: str | None = None,
+    user_agent: str = "",
+    purpose: str = ConsentPurpose.MARKETING_EMAIL,
+    legal_basis: str = LegalBasis.CONSENT,
 ) -> Lead:
-    """The person's own word on marketing e-mail (a form's checkbox, an unsubscribe, a double
-    opt-in click): recorded with when, where and in which words it was given (the consent
-    log is the audit), and announced as an update."""
+    """The person's own word on a purpose (a form's checkbox, an unsubscribe, a double opt-in
+    click): appended to the consent log (`ConsentRecord`: when, where, in which words, from
+    which IP and browser, with which proof) every time it is given, and, for marketing e-mail,
+    set on the lead, audited and announced as an update. An opt-in (or a pending double
+    opt-in) of an erased person (`compliance.selectors.consent_refused`) is refused here, the
+    one place every capture, import, API call and confirmation goes through: an erasure is
+    never undone by a re-import."""
     if status not in ConsentStatus.values:
         raise ServiceError({"consent_status": [f"One of: {', '.join(ConsentStatus.values)}."]})
     with transaction.atomic():
         lead = Lead.objects.select_for_update().get(pk=lead_id)
+        if status in (ConsentStatus.OPT_IN, ConsentStatus.PENDING) and compliance_selectors.consent_refused(lead=lead):
+            audit.record(
+                actor=actor, action="lead.consent_refused", target=lead, details={"status": status, "why": "erased"}
+            )
+            return lead
+        now = timezone.now()
+        _consent_log_append(
+            lead_id=lead.pk,
+            status=status,
+            source=source,
+            actor=actor,
+            given_at=at or now,
+            now=now,
+            text=text,
+            ip=ip,
+            user_agent=user_agent,
+            purpose=purpose,
+            legal_basis=legal_basis,
+        )
+        if purpose != ConsentPurpose.MARKETING_EMAIL:
+            return lead  # the lead's own consent fields are marketing e-mail's
         before = audit.snapshot(lead, ("consent_status", "consent_at", "consent_source"))
         if lead.consent_status == status:
             return lead
-        lead.consent_status, lead.consent_at, lead.consent_source = status, at or timezone.now(), source[:200]
+        lead.consent_status, lead.consent_at, lead.consent_source = status, at or now, source[:200]
         lead.save(update_fields=["consent_status", "consent_at", "consent_source", "updated_at"])
         audit.record(
             actor=actor,
@@ -273,6 +308,63 @@ def lead_consent_set(
         )
         events.emit(events.LEAD_UPDATED, lead_ids=[lead.pk], fields=["consent_status"])
     return lead
+
+
+def consent_channel(source: str, status: str, actor: Actor) -> tuple[str, str]:
+    """(channel, double opt-in proof) of a consent, read from its source: nurturing names its
+    unsubscribe links, complaints and confirmations `unsubscribe:message:ID`,
+    `complaint:message:ID` and `double_opt_in:confirmed:message:ID`; forms `form:NAME`."""
+    prefixes = (
+        ("double_opt_in:confirmed:", ConsentChannel.DOUBLE_OPT_IN),
+        ("unsubscribe", ConsentChannel.UNSUBSCRIBE),
+        ("complaint", ConsentChannel.COMPLAINT),
+        ("erasure", ConsentChannel.ERASURE),
+        ("form", ConsentChannel.FORM),
+        ("import", ConsentChannel.IMPORT),
+    )
+    for prefix, channel in prefixes:
+        if source.startswith(prefix):
+            proof = source.removeprefix(prefix) if channel == ConsentChannel.DOUBLE_OPT_IN else ""
+            return channel, proof
+    if status == ConsentStatus.PENDING:
+        return ConsentChannel.DOUBLE_OPT_IN, ""
+    by_actor = {"import": ConsentChannel.IMPORT, "api": ConsentChannel.API, "user": ConsentChannel.USER}
+    return by_actor.get(str(actor.kind), ConsentChannel.AUTOMATION), ""
+
+
+def _consent_log_append(
+    *,
+    lead_id: int,
+    status: str,
+    source: str,
+    actor: Actor,
+    given_at: dt.datetime,
+    now: dt.datetime,
+    text: str,
+    ip: str | None,
+    user_agent: str,
+    purpose: str,
+    legal_basis: str,
+) -> ConsentRecord:
+    channel, proof = consent_channel(source, status, actor)
+    return ConsentRecord.objects.create(
+        lead_id=lead_id,
+        purpose=purpose,
+        legal_basis=legal_basis,
+        status=status,
+        text=text,
+        text_sha256=hashlib.sha256(text.encode()).hexdigest() if text else "",
+        source=source[:200],
+        channel=channel,
+        ip=ip or None,
+        user_agent=(user_agent or "")[:500],
+        proof_reference=proof[:200],
+        proof_at=now if proof else None,
+        actor_kind=str(actor.kind),
+        actor_id=actor.user.pk if actor.user is not None else None,
+        given_at=given_at,
+        recorded_at=now,
+    )
 
 
 def leads_consent_record(*, items: list[tuple[int, dict]], actor: Actor) -> None:
@@ -288,15 +380,17 @@ def leads_consent_record(*, items: list[tuple[int, dict]], actor: Actor) -> None
                 lead = Lead.objects.only("consent_status").get(pk=lead_id)
                 if lead.consent_status == ConsentStatus.OPT_IN:
                     continue
-                lead_consent_set(
+                lead = lead_consent_set(
                     lead_id=lead_id,
                     status=ConsentStatus.PENDING,
                     source=source,
                     actor=actor,
                     at=consent.get("at"),
                     text=consent.get("text", ""),
+                    **_evidence(consent),
                 )
-                pending.setdefault(source, []).append(lead_id)
+                if lead.consent_status == ConsentStatus.PENDING:  # not refused (an erased person)
+                    pending.setdefault(source, []).append(lead_id)
                 continue
             lead_consent_set(
                 lead_id=lead_id,
@@ -305,8 +399,15 @@ def leads_consent_record(*, items: list[tuple[int, dict]], actor: Actor) -> None
                 actor=actor,
                 at=consent.get("at"),
                 text=consent.get("text", ""),
+                **_evidence(consent),
             )
         # `requested` keys the confirmations: a re-delivered reaction sends none again.
         requested = timezone.now().isoformat()
         for source, lead_ids in pending.items():
             events.emit(events.LEAD_CONSENT_REQUESTED, lead_ids=lead_ids, source=source, requested=requested)
+
+
+def _evidence(consent: dict) -> dict:
+    """The consent input's optional evidence, as `lead_consent_set` takes it."""
+    keys = ("ip", "user_agent", "purpose", "legal_basis")
+    return {key: consent[key] for key in keys if consent.get(key)}
