@@ -3,24 +3,28 @@
 from __future__ import annotations
 
 import datetime as dt
+import ipaddress
 
 import django_filters
 from django.conf import settings
 from django.db.models import DateTimeField, Value
 from django.db.models.functions import Coalesce
 from django.shortcuts import get_object_or_404
+from django.utils import timezone
 from drf_spectacular.utils import OpenApiResponse, extend_schema
-from rest_framework import filters, status
+from rest_framework import filters, serializers, status
 from rest_framework.exceptions import PermissionDenied
 from rest_framework.generics import GenericAPIView
 from rest_framework.response import Response
+from rest_framework.throttling import BaseThrottle
 from rest_framework.views import APIView
 
 from accounts.models import Role, User
+from leadcrm import inputs
 from leadcrm.actors import actor_of
 from leadcrm.api import StableCursorPagination
 from leadcrm.permissions import require_role
-from leads import selectors, services
+from leads import reports, selectors, services
 from leads.filters import LeadFilter
 from leads.models import Bant, Opportunity, Stage
 from leads.serializers import (
@@ -104,11 +108,28 @@ class LeadListCreate(GenericAPIView):
         require_role(request, Role.MARKETING, Role.MANAGER, Role.SDR)
         data = LeadInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        lead, created = services.lead_capture(data=data.validated_data, actor=actor_of(request))
+        lead, created = services.lead_capture(
+            data=_with_caller_evidence(data.validated_data, request), actor=actor_of(request)
+        )
         if not created and not selectors.user_may_see_lead(request.user, lead):
             return Response({"status": "recorded"}, status=status.HTTP_202_ACCEPTED)
         code = status.HTTP_201_CREATED if created else status.HTTP_200_OK
         return Response(LeadOutputSerializer(lead).data, status=code)
+
+
+def _with_caller_evidence(data: dict, request) -> dict:
+    """A consent sent without the person's IP and browser is logged with the caller's (the
+    person's own browser, or the server relaying a form: the consent log says which)."""
+    consent = data.get("consent")
+    if not consent:
+        return data
+    ip = BaseThrottle().get_ident(request)
+    try:
+        ip = str(ipaddress.ip_address(ip))
+    except ValueError:
+        ip = ""
+    evidence = {"ip": ip, "user_agent": request.headers.get("User-Agent", "")[:500]}
+    return {**data, "consent": {**{k: v for k, v in evidence.items() if v}, **consent}}
 
 
 class LeadDetail(APIView):
@@ -129,7 +150,9 @@ class LeadDetail(APIView):
             )
         data = LeadInputSerializer(data=request.data, partial=True)
         data.is_valid(raise_exception=True)
-        lead = services.lead_update(lead_id=lead.pk, data=data.validated_data, actor=actor_of(request))
+        lead = services.lead_update(
+            lead_id=lead.pk, data=_with_caller_evidence(data.validated_data, request), actor=actor_of(request)
+        )
         return Response(LeadOutputSerializer(lead).data)
 
 
@@ -344,3 +367,83 @@ class TaskDetail(APIView):
         fields = _task_fields({k: v for k, v in data.validated_data.items() if k in request.data}, request)
         task = services.task_update(actor=actor_of(request), task_id=task.pk, **fields)
         return Response(TaskOutputSerializer(task).data)
+
+
+class AttributionQuerySerializer(serializers.Serializer):
+    """The attribution report's parameters: the period is the leads' creation dates, as on the
+    dashboard (the last 90 days by default)."""
+
+    model = serializers.ChoiceField(choices=reports.ATTRIBUTION_ALL_MODELS, default="first")
+    stage = serializers.ChoiceField(
+        choices=[s.value for s in reports.ATTRIBUTION_STAGES],
+        required=False,
+        help_text="One stage; all four when absent. A stage credits the leads now at it or further, open or won.",
+    )
+    by = serializers.ChoiceField(choices=reports.ATTRIBUTION_KEYS, default="source")
+    start = serializers.CharField(required=False, help_text="YYYY-MM-DD, first creation day (default: end - 89 days).")
+    end = serializers.CharField(required=False, help_text="YYYY-MM-DD, last creation day (default: today).")
+    source = serializers.CharField(required=False, max_length=100, help_text="Only the leads of this source.")
+    campaign = serializers.CharField(required=False, max_length=200, help_text="Only the leads of this utm_campaign.")
+    team = serializers.IntegerField(required=False, min_value=1, max_value=2**31 - 1)
+
+    def _date(self, value: str) -> dt.date:
+        try:
+            return inputs.parse_date(value)
+        except ValueError as exc:
+            raise serializers.ValidationError(str(exc)) from exc
+
+    def validate_start(self, value: str) -> dt.date:
+        return self._date(value)
+
+    def validate_end(self, value: str) -> dt.date:
+        return self._date(value)
+
+    def validate(self, attrs: dict) -> dict:
+        end = attrs.get("end") or timezone.localdate()
+        start = attrs.get("start") or end - dt.timedelta(days=89)
+        if start > end:
+            raise serializers.ValidationError({"start": ["Must be on or before end."]})
+        attrs["start"], attrs["end"] = start, end
+        return attrs
+
+
+class AttributionRowSerializer(serializers.Serializer):
+    key = serializers.CharField(help_text="The source (or campaign) credited.")
+    credit = serializers.FloatField(help_text="Leads credited to it (fractions under linear and position).")
+    share = serializers.FloatField(allow_null=True, help_text="Its share of the stage's credit, 0 to 1.")
+
+
+class AttributionStageSerializer(serializers.Serializer):
+    rows = AttributionRowSerializer(many=True)
+    total = serializers.FloatField(help_text="Leads credited: each gives 1 in all.")
+
+
+class AttributionSerializer(serializers.Serializer):
+    model = serializers.ChoiceField(choices=reports.ATTRIBUTION_ALL_MODELS)
+    by = serializers.ChoiceField(choices=reports.ATTRIBUTION_KEYS)
+    start = serializers.DateField()
+    end = serializers.DateField()
+    stages = serializers.DictField(child=AttributionStageSerializer(), help_text="`MQL`, `SQL`, `CO`, `WO`.")
+
+
+class AttributionMetrics(APIView):
+    """Credit per source or campaign for the leads that reached MQL, SQL, CO and WO among the
+    leads created in a period (first touch, last touch, linear or position-based 40/20/40),
+    from the dashboard's own report (`leads.reports.attribution`) over the leads the caller
+    may see."""
+
+    @extend_schema(parameters=[AttributionQuerySerializer], responses=AttributionSerializer)
+    def get(self, request):
+        params = AttributionQuerySerializer(data=request.query_params)
+        params.is_valid(raise_exception=True)
+        p = params.validated_data
+        f = reports.Filters(p["start"], p["end"], p.get("source", ""), p.get("campaign", ""), p.get("team"))
+        leads = reports.filtered(selectors.leads_visible_to(request.user), f)
+        stages = [p["stage"]] if p.get("stage") else [s.value for s in reports.ATTRIBUTION_STAGES]
+        out = {}
+        for stage in stages:
+            data = reports.attribution(leads, p["model"], stage=stage, by=p["by"])
+            rows = [{"key": r[p["by"]], "credit": r["credit"], "share": r["share"]} for r in data["rows"]]
+            out[stage] = {"rows": rows, "total": data["total"]}
+        body = {"model": p["model"], "by": p["by"], "start": f.start, "end": f.end, "stages": out}
+        return Response(AttributionSerializer(body).data)

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from django.db import connection
-from django.db.models import Avg, Count, Exists, F, OuterRef, Q, QuerySet, Subquery, Sum, Value
+from django.db.models import Avg, Count, Exists, F, OuterRef, Q, QuerySet, Sum, Value
 from django.db.models.functions import Coalesce, NullIf, TruncDay, TruncWeek
 from django.utils import timezone
 
@@ -243,47 +243,68 @@ def _pipeline_result(open_n, open_value, won_n, lost_n, avg_deal, cycle_days) ->
     }
 
 
-def attribution(leads: QuerySet[Lead], model: str) -> dict:
-    """Credit for qualified leads (SQL and beyond) per source: first touch, last touch or
-    linear over the lead's touchpoints carrying a utm_source; a lead with none is credited
-    to its own utm_source / source. Two queries."""
-    converted = leads.filter(stage__in=funnel.QUALIFIED_STAGES).order_by()
-    own = Coalesce(NullIf(F("utm_source"), Value("")), NullIf(F("source"), Value("")), Value("(direct)"))
-    credit: dict[str, float] = {}
-    if model in ("first", "last"):
-        touches = Touchpoint.objects.filter(lead=OuterRef("pk")).exclude(utm_source="")
-        touches = touches.order_by("occurred_at" if model == "first" else "-occurred_at", "id")
-        rows = (
-            converted.annotate(src=Coalesce(Subquery(touches.values("utm_source")[:1]), own))
-            .values("src")
-            .annotate(n=Count("id"))
-        )
-        for row in rows:
-            credit[row["src"]] = credit.get(row["src"], 0) + row["n"]
+# Attribution models: first / last touch, linear, and position-based (U-shaped: 40 % to the
+# first touch, 40 % to the last, 20 % shared by those between; 50/50 with two touches).
+ATTRIBUTION_ALL_MODELS = (*ATTRIBUTION_MODELS, "position")
+# The stages credited and what is credited (a touchpoint's utm_source or utm_campaign).
+ATTRIBUTION_STAGES = (Stage.MQL, Stage.SQL, Stage.CO, Stage.WO)
+ATTRIBUTION_KEYS = ("source", "campaign")
+
+# Share of one touch (row `rn` of `n`, by time) under each model, in SQL.
+_TOUCH_CREDIT_SQL = {
+    "first": "CASE WHEN rn = 1 THEN 1.0 ELSE 0.0 END",
+    "last": "CASE WHEN rn = n THEN 1.0 ELSE 0.0 END",
+    "linear": "1.0 / n",
+    "position": ("CASE WHEN n = 1 THEN 1.0 WHEN n = 2 THEN 0.5 WHEN rn = 1 OR rn = n THEN 0.4 ELSE 0.2 / (n - 2) END"),
+}
+
+
+def credited_stages(stage: str) -> tuple[Stage, ...]:
+    """The leads a stage's credit goes to: those now at that funnel stage or further along,
+    still open or won. For SQL these are the dashboard's qualified leads (SQL and beyond)."""
+    return FUNNEL_STAGES[FUNNEL_STAGES.index(Stage(stage)) :]
+
+
+def attribution(leads: QuerySet[Lead], model: str, *, stage: str = Stage.SQL, by: str = "source") -> dict:
+    """Credit for the leads that reached `stage` (see `credited_stages`) per source or
+    campaign, under one of ATTRIBUTION_ALL_MODELS, over each lead's touchpoints carrying a
+    utm_source (utm_campaign), in time order; a lead with none is credited to its own
+    utm_source / source (utm_campaign). Each credited lead gives 1 in all. The dashboard's
+    panel and `/api/v1/metrics/attribution/` both read this. Two queries."""
+    if model not in _TOUCH_CREDIT_SQL or by not in ATTRIBUTION_KEYS:
+        raise ValueError(f"Unknown attribution model or key: {model!r}, {by!r}.")
+    credited = leads.filter(stage__in=credited_stages(stage)).order_by()
+    column = "utm_source" if by == "source" else "utm_campaign"
+    if by == "source":
+        own = Coalesce(NullIf(F("utm_source"), Value("")), NullIf(F("source"), Value("")), Value("(direct)"))
     else:
-        lead_sql, params = converted.values("pk").query.sql_with_params()
-        table = Touchpoint._meta.db_table
-        with connection.cursor() as cur:
-            cur.execute(
-                f"SELECT src, SUM(1.0 / n) FROM (SELECT t.utm_source AS src, "
-                f"COUNT(*) OVER (PARTITION BY t.lead_id) AS n FROM {table} t "
-                f"WHERE t.utm_source <> '' AND t.lead_id IN ({lead_sql})) x GROUP BY src",
-                params,
-            )
-            for src, value in cur.fetchall():
-                credit[src] = credit.get(src, 0) + float(value)
-        touched = Touchpoint.objects.filter(lead=OuterRef("pk")).exclude(utm_source="")
-        untouched = converted.filter(~Exists(touched))
-        for row in untouched.annotate(src=own).values("src").annotate(n=Count("id")):
-            credit[row["src"]] = credit.get(row["src"], 0) + row["n"]
-    return _attribution_result(model, credit)
+        own = Coalesce(NullIf(F("utm_campaign"), Value("")), Value("(none)"))
+    credit: dict[str, float] = {}
+    lead_sql, params = credited.values("pk").query.sql_with_params()
+    table = Touchpoint._meta.db_table
+    with connection.cursor() as cur:
+        cur.execute(
+            f"SELECT k, SUM({_TOUCH_CREDIT_SQL[model]}) FROM (SELECT t.{column} AS k, "
+            f"ROW_NUMBER() OVER (PARTITION BY t.lead_id ORDER BY t.occurred_at, t.id) AS rn, "
+            f"COUNT(*) OVER (PARTITION BY t.lead_id) AS n FROM {table} t "
+            f"WHERE t.{column} <> '' AND t.lead_id IN ({lead_sql})) x GROUP BY k",
+            params,
+        )
+        for key, value in cur.fetchall():
+            if value:
+                credit[key] = credit.get(key, 0) + float(value)
+    touched = Touchpoint.objects.filter(lead=OuterRef("pk")).exclude(**{column: ""})
+    untouched = credited.filter(~Exists(touched))
+    for row in untouched.annotate(key=own).values("key").annotate(n=Count("id")):
+        credit[row["key"]] = credit.get(row["key"], 0) + row["n"]
+    return _attribution_result(model, credit, by)
 
 
-def _attribution_result(model: str, credit: dict[str, float]) -> dict:
+def _attribution_result(model: str, credit: dict[str, float], by: str = "source") -> dict:
     total = sum(credit.values())
     rows = [
-        {"source": src, "credit": value, "share": value / total if total else None}
-        for src, value in sorted(credit.items(), key=lambda kv: (-kv[1], kv[0]))
+        {by: key, "credit": value, "share": value / total if total else None}
+        for key, value in sorted(credit.items(), key=lambda kv: (-kv[1], kv[0]))
     ]
     return {"model": model, "rows": rows, "total": total}
 
