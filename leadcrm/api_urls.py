@@ -5,6 +5,7 @@ from django.urls import path
 from accounts import api as accounts_api
 from capture import api as capture_api
 from compliance import api as compliance_api
+from enrichment import api as enrichment_api
 from integrations import api as integrations_api
 from leadcrm import api_jobs, audit_api
 from leads import api as leads_api
@@ -57,6 +58,7 @@ urlpatterns = [
     path("tasks/", leads_api.TaskListCreate.as_view(), name="task-list"),
     path("tasks/<int:pk>/", leads_api.TaskDetail.as_view(), name="task-detail"),
     path("metrics/funnel/", leads_api.FunnelMetrics.as_view(), name="metrics-funnel"),
+    path("metrics/attribution/", leads_api.AttributionMetrics.as_view(), name="metrics-attribution"),
     path("users/", accounts_api.UserListCreate.as_view(), name="user-list"),
     path("users/<int:pk>/", accounts_api.UserDetail.as_view(), name="user-detail"),
     path("teams/", accounts_api.TeamListCreate.as_view(), name="team-list"),
@@ -96,4 +98,5 @@ urlpatterns = [
     *capture_api.urlpatterns,
     *integrations_api.urlpatterns,
     *compliance_api.urlpatterns,
+    *enrichment_api.urlpatterns,
 ]

@@ -65,6 +65,14 @@ def _workflows(event: str, **when: object) -> Reaction:
     return Reaction("nurturing.tasks.workflows_trigger", {"event": event}, when=when)
 
 
+def _webhooks(event: str) -> Reaction:
+    """Webhook subscriptions to the event (integrations): one task writes a delivery per
+    active subscription and lead (keyed by the outbox row: a re-delivered reaction writes
+    none), sent in order per lead. `email.sent` is not one of them: one outbox row per
+    message sent would halve the dispatch's speed (bench/dispatch.py)."""
+    return Reaction("integrations.tasks.deliveries_create", {"event": event})
+
+
 def _exit(reason: str) -> Reaction:
     """Sequences whose `exit_on` lists the reason end the lead's enrollments."""
     return Reaction("nurturing.tasks.enrollments_exit", {"reason": reason})
@@ -76,7 +84,12 @@ def _exit(reason: str) -> Reaction:
 # cause `lead.created`), so a grade or score rule judges the lead's real score; so do the
 # "lead.created" workflows.
 REACTIONS: dict[str, tuple[str | Reaction, ...]] = {
-    LEAD_CREATED: (Reaction("scoring.tasks.leads_rescore", {"cause": LEAD_CREATED}),),
+    # Enrichment fills blank fields after capture (its change is a `lead.updated`, rescored).
+    LEAD_CREATED: (
+        Reaction("scoring.tasks.leads_rescore", {"cause": LEAD_CREATED}),
+        "enrichment.tasks.leads_enrich",
+        _webhooks(LEAD_CREATED),
+    ),
     LEAD_UPDATED: ("scoring.tasks.leads_rescore",),
     LEAD_ACTIVITY_RECORDED: (
         "leads.tasks.lead_activity_refresh",
@@ -90,12 +103,14 @@ REACTIONS: dict[str, tuple[str | Reaction, ...]] = {
         Reaction("nurturing.tasks.segments_refresh", {"trigger": LEAD_STAGE_CHANGED}),
         _exit("stage_change"),  # also "converted" (payload: to_stage)
         _workflows(LEAD_STAGE_CHANGED),
+        _webhooks(LEAD_STAGE_CHANGED),
     ),
     LEAD_ASSIGNED: (
         "routing.tasks.sla_clocks_sync",
         Reaction("nurturing.tasks.segments_refresh", {"trigger": LEAD_ASSIGNED}),
+        _webhooks(LEAD_ASSIGNED),
     ),
-    LEAD_SCORE_CHANGED: (_workflows(LEAD_SCORE_CHANGED),),
+    LEAD_SCORE_CHANGED: (_workflows(LEAD_SCORE_CHANGED), _webhooks(LEAD_SCORE_CHANGED)),
     # Every write that changes what a segment reads (fields, consent, activity) is rescored,
     # so segments re-check their leads after the score they may filter on.
     LEAD_SCORED: (
@@ -106,14 +121,20 @@ REACTIONS: dict[str, tuple[str | Reaction, ...]] = {
     SEGMENT_ENTERED: (_workflows(SEGMENT_ENTERED),),
     SEGMENT_LEFT: (_workflows(SEGMENT_LEFT),),
     EMAIL_SENT: (),
-    EMAIL_BOUNCED: (_exit("bounce"),),
-    EMAIL_COMPLAINED: (_exit("bounce"),),
-    EMAIL_OPENED: (_workflows(EMAIL_OPENED),),
-    EMAIL_CLICKED: (_workflows(EMAIL_CLICKED),),
-    EMAIL_REPLIED: (_exit("reply"), _workflows(EMAIL_REPLIED)),
-    LEAD_UNSUBSCRIBED: (_exit("opt_out"),),
+    EMAIL_BOUNCED: (_exit("bounce"), _webhooks(EMAIL_BOUNCED)),
+    EMAIL_COMPLAINED: (_exit("bounce"), _webhooks(EMAIL_COMPLAINED)),
+    EMAIL_OPENED: (_workflows(EMAIL_OPENED), _webhooks(EMAIL_OPENED)),
+    EMAIL_CLICKED: (_workflows(EMAIL_CLICKED), _webhooks(EMAIL_CLICKED)),
+    EMAIL_REPLIED: (_exit("reply"), _workflows(EMAIL_REPLIED), _webhooks(EMAIL_REPLIED)),
+    LEAD_UNSUBSCRIBED: (_exit("opt_out"), _webhooks(LEAD_UNSUBSCRIBED)),
     LEAD_CONSENT_REQUESTED: ("nurturing.tasks.consent_confirmation_request",),
 }
+# The events a webhook subscription may listen to: those with a webhooks reaction.
+WEBHOOK_EVENTS = tuple(
+    event
+    for event, reactions in REACTIONS.items()
+    if any(isinstance(r, Reaction) and r.task == "integrations.tasks.deliveries_create" for r in reactions)
+)
 
 
 def emit(event: str, *, lead_ids: list[int], **payload: object) -> None:

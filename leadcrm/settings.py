@@ -53,6 +53,7 @@ INSTALLED_APPS = [
     "capture",
     "integrations",
     "compliance",
+    "enrichment",
 ]
 
 MIDDLEWARE = [
@@ -216,6 +217,8 @@ REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         # DRF's token scheme, a refused token counting against the anonymous throttle.
         "leadcrm.authentication.TokenAuthentication",
+        # Integrations' scoped keys (`Authorization: Api-Key ...`; integrations.scopes).
+        "integrations.authentication.ApiKeyAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
@@ -258,6 +261,9 @@ SPECTACULAR_SETTINGS = {
         "SegmentChangeKindEnum": "nurturing.models.SegmentChangeKind",
         "TemplateKindEnum": "nurturing.models.TemplateKind",
         "TaskKindEnum": "leads.models.TaskKind",
+        "DeliveryStatusEnum": "integrations.models.DeliveryStatus",
+        "SubmissionStatusEnum": "capture.models.SubmissionStatus",
+        "ApiKeyScopeEnum": "integrations.models.Scope",
     },
 }
 
@@ -340,10 +346,18 @@ CELERY_BEAT_SCHEDULE: dict = {
     # Workflows on time (inactive N days, a date property): due leads found set-based, each
     # run once per lead and period (the run key holds the date).
     "nurturing-workflows-timed": {"task": "nurturing.tasks.workflows_timed", "schedule": crontab(minute=35)},
+    # Webhooks: deliveries whose (re)try time has come (next_attempt_at in the database).
+    "integrations-webhooks-send": {
+        "task": "integrations.tasks.deliveries_send_due",
+        "schedule": 5.0,
+        "options": {"expires": 10},
+    },
     "scoring-predictive-retrain-weekly": {
         "task": "scoring.tasks.predictive_train",
         "schedule": crontab(hour=3, minute=30, day_of_week=0),
     },
+    # GDPR retention (off unless LEADCRM_RETENTION_INACTIVE_MONTHS is set): erased in chunks.
+    "compliance-retention-purge": {"task": "compliance.tasks.retention_purge", "schedule": crontab(hour=3, minute=45)},
 }
 
 # --- Domain settings --------------------------------------------------------------------
@@ -360,6 +374,9 @@ LEADCRM_EMAIL_RATE_LIMITS = env.str("LEADCRM_EMAIL_RATE_LIMITS", default="")
 # The providers' webhooks (bounces, complaints, replies: /webhooks/email/<provider>/...) take
 # HTTP basic auth "user:password" = ANYMAIL_WEBHOOK_SECRET; without it they refuse every call.
 ANYMAIL = {"WEBHOOK_SECRET": env.str("ANYMAIL_WEBHOOK_SECRET", default="")}
+# Webhook targets on loopback, private or link-local addresses are refused unless this is on
+# (SSRF; integrations.targets). Tests and a loopback bench turn it on.
+LEADCRM_WEBHOOK_ALLOW_PRIVATE = env.bool("LEADCRM_WEBHOOK_ALLOW_PRIVATE", default=False)
 # Until a scoring rule set defines its own, the MQL threshold comes from here.
 LEADCRM_MQL_THRESHOLD = env.int("LEADCRM_MQL_THRESHOLD", default=50)
 LEADCRM_BULK_MAX_ROWS = 10_000
@@ -381,6 +398,22 @@ LEADCRM_OUTBOX_CONFIRM_SECONDS = env.int("LEADCRM_OUTBOX_CONFIRM_SECONDS", defau
 LEADCRM_JOB_STALE_SECONDS = env.int("LEADCRM_JOB_STALE_SECONDS", default=45)
 # The dashboard reads its aggregate tables while their last rebuild is younger than this.
 LEADCRM_DASHBOARD_ROLLUP_MAX_AGE = env.int("LEADCRM_DASHBOARD_ROLLUP_MAX_AGE", default=900)
+# Public form capture (capture/): throttles per client IP and per form's site key (429),
+# switchable off (the bench); a submission sooner than this after the form was shown is held.
+LEADCRM_CAPTURE_THROTTLE = env.bool("LEADCRM_CAPTURE_THROTTLE", default=True)
+LEADCRM_CAPTURE_RATE_IP = env.str("LEADCRM_CAPTURE_RATE_IP", default="30/minute")
+LEADCRM_CAPTURE_RATE_SITE_KEY = env.str("LEADCRM_CAPTURE_RATE_SITE_KEY", default="1200/minute")
+LEADCRM_CAPTURE_MIN_FILL_SECONDS = env.int("LEADCRM_CAPTURE_MIN_FILL_SECONDS", default=3)
+# Enrichment (enrichment/): the external HTTP provider, off while its URL is unset; its key
+# is sent as "Authorization: Bearer <key>"; one call waits at most this many seconds.
+LEADCRM_ENRICHMENT_URL = env.str("LEADCRM_ENRICHMENT_URL", default="")
+LEADCRM_ENRICHMENT_API_KEY = env.str("LEADCRM_ENRICHMENT_API_KEY", default="")
+LEADCRM_ENRICHMENT_TIMEOUT = env.float("LEADCRM_ENRICHMENT_TIMEOUT", default=5.0)
+# GDPR retention (compliance/): leads with no activity for more than N months are erased by
+# the nightly beat task (0, the default: off), CHUNK leads per transaction, MAX_CHUNKS per run.
+LEADCRM_RETENTION_INACTIVE_MONTHS = env.int("LEADCRM_RETENTION_INACTIVE_MONTHS", default=0)
+LEADCRM_RETENTION_CHUNK = env.int("LEADCRM_RETENTION_CHUNK", default=100)
+LEADCRM_RETENTION_MAX_CHUNKS = env.int("LEADCRM_RETENTION_MAX_CHUNKS", default=50)
 
 LOGGING = {
     "version": 1,

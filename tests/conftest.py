@@ -9,6 +9,8 @@ from types import SimpleNamespace
 
 import pytest
 
+from tests.browser.fixtures import browser, page  # noqa: F401 - the browser fixtures, once for every directory
+
 
 def pytest_report_header(config: pytest.Config) -> list[str]:
     from django.conf import settings

@@ -121,3 +121,84 @@ class OpportunityFactory(factory.django.DjangoModelFactory):
     currency = "EUR"
     expected_close = factory.LazyFunction(lambda: timezone.now().date() + dt.timedelta(days=30))
     status = OpportunityStatus.OPEN
+
+
+class CaptureFormFactory(factory.django.DjangoModelFactory):
+    """A capture form (capture.models.Form) asking e-mail, first name and company, with a
+    progressive queue (job title, phone) and one allowed origin."""
+
+    class Meta:
+        model = "capture.Form"
+
+    name = factory.Sequence(lambda n: f"Form {n}")
+    site_key = factory.Sequence(lambda n: f"site-key-{n}-abcdefghijklmnop")
+    allowed_origins = factory.LazyFunction(lambda: ["https://www.example.com"])
+    fields = factory.LazyFunction(
+        lambda: [
+            {
+                "name": "email",
+                "maps_to": "email",
+                "required": True,
+                "label": {"en": "E-mail", "fr": "E-mail"},
+                "help": "",
+            },
+            {
+                "name": "first_name",
+                "maps_to": "first_name",
+                "required": True,
+                "label": {"en": "First name", "fr": "Prénom"},
+                "help": "",
+            },
+            {
+                "name": "company",
+                "maps_to": "company",
+                "required": False,
+                "label": {"en": "Company", "fr": "Société"},
+                "help": "",
+            },
+        ]
+    )
+    progressive = factory.LazyFunction(
+        lambda: [
+            {
+                "name": "job_title",
+                "maps_to": "job_title",
+                "required": False,
+                "label": {"en": "Job title", "fr": "Fonction"},
+                "help": "",
+            },
+            {
+                "name": "phone",
+                "maps_to": "phone",
+                "required": False,
+                "label": {"en": "Phone", "fr": "Téléphone"},
+                "help": "",
+            },
+            {
+                "name": "team_size",
+                "maps_to": "properties.team_size",
+                "required": False,
+                "label": {"en": "Team size", "fr": "Taille de l'équipe"},
+                "help": "",
+            },
+        ]
+    )
+    consent_text = "I agree to receive e-mails."
+    thank_you = "Thanks!"
+
+
+# --- integrations (webhooks) ----------------------------------------------------------------
+from integrations.models import Webhook  # noqa: E402
+from integrations.signing import new_secret  # noqa: E402
+
+
+class WebhookFactory(factory.django.DjangoModelFactory):
+    """A subscription written directly (no URL check: arrange loopback targets freely)."""
+
+    class Meta:
+        model = Webhook
+
+    url = "https://hooks.example.com/leadcrm"
+    events = factory.LazyFunction(lambda: ["lead.created"])
+    owner = factory.SubFactory(UserFactory, role=Role.ADMIN)
+    secret = factory.LazyFunction(new_secret)

@@ -27,7 +27,9 @@ from tests.architecture.importgraph import LOCAL, TOP, TYPING, Import, Layers
 
 ROOT = Path(__file__).resolve().parents[2]
 KERNEL = "leadcrm"
-APPS = frozenset({"accounts", "leads", "scoring", "routing", "nurturing", "capture", "integrations", "compliance"})
+APPS = frozenset(
+    {"accounts", "leads", "scoring", "routing", "nurturing", "capture", "integrations", "compliance", "enrichment"}
+)
 LAYERS = Layers(
     kernel=KERNEL,
     apps=APPS,

@@ -133,6 +133,7 @@ SALES_PAGE = "login ok 403 ok ok ok"
 MARKETING_PAGE = "login ok ok 403 403 403"
 MANAGERS_PAGE = "login ok 403 ok 403 403"
 
+MATRIX_SITE_KEY = "matrix-site-key-0123456789abcdef"
 TO_SQL = {"to": "SQL", "reason": "authorisation matrix"}
 TO_DQ = {"to": "DISQUALIFIED", "reason": "authorisation matrix"}
 IMPORT_JOB_RULES = [row(MARKETING_PAGE, "import_job"), row("login ok 404 403 403 403", "import_job_admin")]
@@ -167,9 +168,16 @@ RULES: dict[tuple[str, str], Rule | list[Rule]] = {
     ("api:lead-opportunity", "GET"): row(SIGNED_IN_API, "lead"),
     ("api:lead-opportunity", "POST"): row(SALES_API, "lead"),
     ("api:lead-route", "POST"): row("401 ok 403 ok 403 403", "lead"),  # routing by hand: admins, managers
+    # GDPR export and erasure: admins and marketing, on a lead they see (compliance.selectors.PRIVACY_ROLES)
+    ("api:lead-export", "GET"): row(MARKETING_API, "lead"),
+    ("api:lead-erase", "POST"): row(MARKETING_API, "lead"),  # no reason sent: 400 once authorised
     ("api:scoring-lead-scores", "GET"): row(SIGNED_IN_API, "lead"),
     ("api:events", "POST"): row(MARKETING_API),
     ("api:metrics-funnel", "GET"): row(SIGNED_IN_API),
+    ("api:metrics-attribution", "GET"): row(SIGNED_IN_API),  # as the funnel: over the leads one sees
+    # enrichment: what providers set on a lead one sees; running it again is marketing's (admins')
+    ("api:lead-enrichment", "GET"): row(SIGNED_IN_API, "lead"),
+    ("api:lead-enrichment", "POST"): row(MARKETING_API, "lead"),
     # --- users and teams (admins write, managers read their team, others themselves) ---
     ("api:user-list", "GET"): row(SIGNED_IN_API),
     ("api:user-list", "POST"): row(ADMIN_API),
@@ -314,6 +322,28 @@ RULES: dict[tuple[str, str], Rule | list[Rule]] = {
         row("401 ok ok ok 404 404", "task_teammate"),
         row("401 ok ok ok ok 404", "task_pool"),
     ],
+    # --- integrations: API keys and webhooks, admins only (integrations.selectors says why) ---
+    ("api:api-key-list", "GET"): row(ADMIN_API),
+    ("api:api-key-list", "POST"): row(ADMIN_API),
+    ("api:api-key-revoke", "POST"): row(ADMIN_API, "api_key"),
+    ("api:webhook-list", "GET"): row(ADMIN_API),
+    ("api:webhook-list", "POST"): row(ADMIN_API),
+    ("api:webhook-detail", "GET"): row(ADMIN_API, "webhook"),
+    ("api:webhook-detail", "PATCH"): row(ADMIN_API, "webhook"),
+    ("api:webhook-detail", "DELETE"): row(ADMIN_API, "webhook"),
+    ("api:webhook-rotate-secret", "POST"): row(ADMIN_API, "webhook"),
+    ("api:webhook-deliveries", "GET"): row(ADMIN_API, "webhook"),
+    ("api:webhook-replay", "POST"): row(ADMIN_API, "webhook"),
+    ("api:webhook-delivery-detail", "GET"): row(ADMIN_API, "webhook_delivery"),
+    ("api:webhook-delivery-replay", "POST"): row(ADMIN_API, "webhook_delivery"),
+    ("integrations-api-keys", "GET"): row("login ok 403 403 403 403"),
+    ("integrations-api-keys", "POST"): row("login ok 403 403 403 403"),
+    ("integrations-api-key-revoke", "POST"): row("login ok 403 403 403 403", "api_key"),
+    ("integrations-webhooks", "GET"): row("login ok 403 403 403 403"),
+    ("integrations-webhooks", "POST"): row("login ok 403 403 403 403"),
+    ("integrations-webhook-detail", "GET"): row("login ok 403 403 403 403", "webhook"),
+    ("integrations-webhook-detail", "POST"): row("login ok 403 403 403 403", "webhook"),
+    ("integrations-delivery-replay", "POST"): row("login ok 403 403 403 403", "webhook_delivery"),
     # --- pages ---
     ("dashboard", "GET"): row(SIGNED_IN_PAGE),
     ("dashboard", "POST"): row(SIGNED_IN_PAGE),
@@ -340,6 +370,9 @@ RULES: dict[tuple[str, str], Rule | list[Rule]] = {
     ("import-errors", "GET"): IMPORT_JOB_RULES,
     ("import-errors", "POST"): IMPORT_JOB_RULES,
     ("lead-task-add", "POST"): row(SIGNED_IN_PAGE, "lead"),
+    # the lead page's Privacy panel: export download and erasure (unconfirmed: back to the page)
+    ("lead-privacy-export", "GET"): row(MARKETING_PAGE, "lead"),
+    ("lead-privacy-erase", "POST"): row(MARKETING_PAGE, "lead"),
     ("notifications", "GET"): row(SIGNED_IN_PAGE),
     ("notifications", "POST"): row(SIGNED_IN_PAGE),
     ("task-done", "POST"): [row("login ok ok ok 404 404", "task_teammate"), row("login ok ok ok ok 404", "task_pool")],
@@ -362,6 +395,25 @@ RULES: dict[tuple[str, str], Rule | list[Rule]] = {
         row("login ok ok ok ok 404", "enrollment_pool"),
         row("login ok ok ok 404 404", "enrollment_teammate"),
     ],
+    # --- capture: marketing's forms and review; the public form pages (by site key) ---
+    ("capture-forms", "GET"): row(MARKETING_PAGE),
+    ("capture-forms", "POST"): row(MARKETING_PAGE),
+    ("capture-form-detail", "GET"): row(MARKETING_PAGE, "capture_form"),
+    ("capture-form-detail", "POST"): row(MARKETING_PAGE, "capture_form"),
+    ("capture-submissions", "GET"): row(MARKETING_PAGE),
+    ("capture-submissions", "POST"): row(MARKETING_PAGE),
+    ("capture-hosted", "GET"): row(PUBLIC, site_key=MATRIX_SITE_KEY),
+    ("capture-submit", "POST"): row(PUBLIC, site_key=MATRIX_SITE_KEY),
+    ("capture-thanks", "GET"): row(PUBLIC, site_key=MATRIX_SITE_KEY),
+    ("capture-embed", "GET"): row(PUBLIC, site_key=MATRIX_SITE_KEY),
+    ("capture-form-json", "GET"): row(PUBLIC, site_key=MATRIX_SITE_KEY),
+    ("api:form-list", "GET"): row(MARKETING_API),
+    ("api:form-list", "POST"): row(MARKETING_API),
+    ("api:form-detail", "GET"): row(MARKETING_API, "capture_form"),
+    ("api:form-detail", "PATCH"): row(MARKETING_API, "capture_form"),
+    ("api:form-submission-list", "GET"): row(MARKETING_API),
+    ("api:form-submission-review", "POST"): row(MARKETING_API, "capture_submission"),
+    ("api:capture", "POST"): row(PUBLIC),  # no token needed (site key, origin, throttles)
     ("workflows", "GET"): row(MARKETING_PAGE),
     ("workflows", "POST"): row(MARKETING_PAGE),
     ("workflow-detail", "GET"): row(MARKETING_PAGE, "workflow"),
@@ -518,6 +570,8 @@ def _build_world() -> SimpleNamespace:
         "task_teammate": Task.objects.create(lead=shared["teammate"], assignee=teammate, due_at=now),
         "task_pool": Task.objects.create(lead=shared["pool"], due_at=now),
         **_sequence_objects(shared, now),
+        **_capture_objects(now),
+        **_integration_objects(users["admin"], shared["pool"], now),
     }
     PredictiveModel.objects.create(version=1, algorithm="matrix", auc=0.5, blob=b"")
     tokens = {role: Token.objects.create(user=user).key for role, user in users.items()}
@@ -548,6 +602,32 @@ def _sequence_objects(shared: dict, now) -> dict:
         "enrollment_pool": enrolled(shared["pool"]),
         "enrollment_teammate": enrolled(shared["teammate"]),
     }
+
+
+def _capture_objects(now) -> dict:
+    """A capture form with a known site key (its public pages), and a held submission."""
+    from capture.models import Submission, SubmissionStatus
+    from tests.factories import CaptureFormFactory
+
+    form = CaptureFormFactory(name="Matrix form", site_key=MATRIX_SITE_KEY)
+    held = Submission.objects.create(form=form, status=SubmissionStatus.HELD, reason="honeypot", created_at=now)
+    return {"capture_form": form, "capture_submission": held}
+
+
+def _integration_objects(admin, lead, now) -> dict:
+    """An API key, a webhook subscription and one of its deliveries (integrations)."""
+    from integrations.models import ApiKey, Delivery
+    from tests.factories import WebhookFactory
+
+    webhook = WebhookFactory(owner=admin, url="https://93.184.215.14/matrix")
+    delivery = Delivery.objects.create(
+        webhook=webhook, lead=lead, event="lead.created", key="matrix", msg_id="msg_matrix", body="{}",
+        ordered_at=now, next_attempt_at=now, window_start=now, created_at=now,
+    )  # fmt: skip
+    key = ApiKey.objects.create(
+        name="Matrix key", prefix="lcrm_matrix0", hashed_key="0" * 64, scopes=["read"], user=admin
+    )
+    return {"api_key": key, "webhook": webhook, "webhook_delivery": delivery}
 
 
 # --- the matrix -----------------------------------------------------------------------------

@@ -8,7 +8,7 @@ from types import SimpleNamespace
 import pytest
 from django.utils import timezone
 
-from leadcrm import outbox
+from leadcrm import events, outbox
 from leadcrm.models import OutboxMessage
 
 
@@ -101,6 +101,8 @@ def lost_broker(monkeypatch):
     """A broker that takes every message and runs none (they are lost before a worker gets
     them: a Redis restarted without persistence, a worker killed with kill -9)."""
     sent: list[tuple[str, dict, list[int]]] = []
+    # One reaction to a capture (its first, the rescore), so that one capture is one row.
+    monkeypatch.setitem(events.REACTIONS, events.LEAD_CREATED, events.REACTIONS[events.LEAD_CREATED][:1])
     monkeypatch.setattr(outbox, "_publish", lambda task, kwargs, ids: sent.append((task, kwargs, ids)))
     monkeypatch.setattr(outbox, "_eager", lambda: False)
     return sent

@@ -30,6 +30,9 @@ EXPECTED = {
 }
 
 
+CSP_SITE_KEY = "csp-site-key-0123456789abcdef"
+
+
 def policy(response) -> dict[str, str]:
     header = response.headers.get("Content-Security-Policy")
     assert header, f"{response.request['PATH_INFO']} answered without a Content-Security-Policy"
@@ -51,6 +54,13 @@ def world(db):
     pks["workflow-detail"] = workflow.objects.create(name="CSP flow", trigger={"inactive_days": 3}, actions=[]).pk
     pks["sequence-detail"] = apps.get_model("nurturing", "Sequence").objects.create(name="CSP sequence").pk
     pks["sequence-enroll-lead"] = lead.pk
+    pks["lead-privacy-export"] = lead.pk  # the GDPR export download (compliance)
+    form = apps.get_model("capture", "Form").objects.create(name="CSP form", site_key=CSP_SITE_KEY, fields=[])
+    pks["capture-form-detail"] = form.pk
+    webhook = apps.get_model("integrations", "Webhook").objects.create(
+        url="https://93.184.215.14/csp", events=["lead.created"], secret="whsec_Y3Nw", owner=admin
+    )
+    pks["integrations-webhook-detail"] = webhook.pk
     return {"admin": admin, "pk": pks}
 
 
@@ -60,6 +70,9 @@ def _page_urls(pks: dict[str, int]) -> list[str]:
     for op in operations(skip=lambda name, route: route.startswith(("admin/", "api/v1/"))):
         if op.method != "GET" or op.name in ("set_language", "schema", "import-errors"):
             continue  # a redirect, the schema's YAML and a CSV download are not pages
+        if "site_key" in op.params:  # public form pages, by the form's site key
+            urls.append(reverse(op.name, kwargs={"site_key": CSP_SITE_KEY}))
+            continue
         if "token" in op.params:  # pages reached from e-mails: any token shows the page (or its refusal)
             urls.append(reverse(op.name, kwargs={"token": "not-a-token"}))
             continue
